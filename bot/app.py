@@ -1,0 +1,17 @@
+"""The Bolt app: one AsyncApp whose client is the process's Slack client, with every
+listener registered here, in one place (the predecessor's routes were never registered).
+"""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.services import Services
+from handlers.commands import register_commands
+
+
+def build_app(services: Services) -> AsyncApp:
+    # Socket Mode needs no signing secret; the token comes with the client.
+    app = AsyncApp(client=services.slack, process_before_response=False, ignoring_self_events_enabled=True)
+    register_commands(app, services)
+    return app

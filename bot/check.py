@@ -1,0 +1,57 @@
+"""`campaign-bot check`: what an operator runs before trusting a deployment.
+
+Prints one line per check (configuration, database, Slack auth.test, Mailjet credentials)
+and exits 0 only when every check passed. Secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+
+from bot.config import Settings
+
+
+async def run_check(settings: Settings) -> int:
+    ok = True
+
+    def report(passed: bool, line: str) -> None:
+        nonlocal ok
+        ok = ok and passed
+        print(f"{'✓' if passed else '✗'} {line}")
+
+    problems = settings.problems_for_run()
+    for problem in problems:
+        report(False, f"configuration: {problem}")
+    if not problems:
+        report(True, f"configuration: complete (send mode {settings.SEND_MODE}, channel {settings.CAMPAIGN_CHANNEL})")
+
+    from bot.runtime import mailjet_client, open_database, slack_client
+    from storage.database import connect
+
+    async with AsyncExitStack() as stack:
+        try:
+            dsn = await open_database(settings, stack)
+            connection = await asyncio.wait_for(connect(dsn), 10)
+            version = await connection.fetchval("SHOW server_version")
+            await connection.close()
+            report(True, f"database: reachable (PostgreSQL {version}{'' if settings.database_url else ', embedded'})")
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            report(False, f"database: not reachable ({type(exc).__name__}: {exc})")
+
+    if settings.SLACK_BOT_TOKEN is not None:
+        try:
+            response = await asyncio.wait_for(slack_client(settings).auth_test(), 15)
+            report(True, f"slack: auth.test ok (team {response.get('team')}, bot user {response.get('user_id')})")
+        except Exception as exc:  # noqa: BLE001
+            report(False, f"slack: auth.test failed ({type(exc).__name__}: {getattr(exc, 'response', {}) and exc.response.get('error')})")
+    if settings.MAILJET_API_KEY is not None and settings.MAILJET_API_SECRET is not None:
+        mailjet = mailjet_client(settings)
+        try:
+            lists = await asyncio.wait_for(mailjet.check_credentials(), 15)
+            report(True, f"mailjet: credentials accepted ({lists} contact lists)")
+        except Exception as exc:  # noqa: BLE001
+            report(False, f"mailjet: {exc}")
+        finally:
+            mailjet.close()
+    return 0 if ok else 1

@@ -1,0 +1,196 @@
+"""Configuration: every setting the product reads, from the environment or a `.env` file.
+
+The names and defaults are a contract (PRODUCT.md section 9); docs/CONFIGURATION is the
+README's table. Problems are collected, not raised one at a time, so start-up can print
+one clear line per problem and stop (exit code 2) without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+# What each variable is for, used in problem lines so an operator knows what to set.
+DESCRIPTIONS = {
+    "SLACK_BOT_TOKEN": "the bot token (xoxb-...) from the Slack app's OAuth page",
+    "SLACK_APP_TOKEN": "the app-level token (xapp-...) with connections:write, for Socket Mode",
+    "MAILJET_API_KEY": "the Mailjet API key",
+    "MAILJET_API_SECRET": "the Mailjet API secret key",
+    "DATABASE_URL": "a postgres:// URL (leave unset for the embedded database)",
+}
+
+UserIds = Annotated[frozenset[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Settings as in PRODUCT.md section 9, plus a few operational knobs (documented in the README)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    SLACK_BOT_TOKEN: SecretStr | None = None
+    SLACK_APP_TOKEN: SecretStr | None = None
+    SLACK_API_URL: str = "https://slack.com/api/"
+    CAMPAIGN_CHANNEL: str = "#_traction"
+    SLACK_ADMINS: UserIds = frozenset()
+    SLACK_APPROVERS: UserIds = frozenset()
+    SLACK_OPERATORS: UserIds = frozenset()
+    DATABASE_URL: SecretStr | None = None
+    MAILJET_API_KEY: SecretStr | None = None
+    MAILJET_API_SECRET: SecretStr | None = None
+    MAILJET_API_URL: str = "https://api.mailjet.com/"
+    MAILJET_WEBHOOK_USER: SecretStr | None = None
+    MAILJET_WEBHOOK_PASSWORD: SecretStr | None = None
+    SEND_MODE: Literal["dry-run", "live"] = "dry-run"
+    DEFAULT_TIMEZONE: str = "Europe/London"
+    PORT: int = Field(default=8080, ge=0, le=65535)
+    LOG_FORMAT: Literal["console", "json"] | None = None
+
+    # Operational knobs beyond the spec's table.
+    TWO_PERSON_RULE: bool = False
+    SLACK_POST_INTERVAL_SECONDS: float = Field(default=1.0, ge=0.0, le=60.0)
+    STAGE_MAX_ATTEMPTS: int = Field(default=5, ge=1, le=50)
+    SHUTDOWN_GRACE_SECONDS: float = Field(default=30.0, ge=0.0, le=600.0)
+    # Test-only: a file holding a number of seconds added to the real clock, so end-to-end
+    # tests can move time forward in a running process. Never set in production.
+    CAMPAIGN_BOT_TEST_CLOCK_FILE: str | None = None
+
+    @field_validator(
+        "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "DATABASE_URL", "MAILJET_API_KEY", "MAILJET_API_SECRET",
+        "MAILJET_WEBHOOK_USER", "MAILJET_WEBHOOK_PASSWORD", "LOG_FORMAT", "CAMPAIGN_BOT_TEST_CLOCK_FILE",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `VAR=` in a .env file means "not set", as the spec's "empty" defaults say.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("SLACK_ADMINS", "SLACK_APPROVERS", "SLACK_OPERATORS", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("SLACK_BOT_TOKEN")
+    @classmethod
+    def _bot_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("SLACK_APP_TOKEN")
+    @classmethod
+    def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parsed = urlparse(value.get_secret_value())
+        if parsed.scheme not in ("postgres", "postgresql"):
+            raise ValueError("must be a postgres:// or postgresql:// URL")
+        try:
+            parsed.port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError as exc:
+            raise ValueError("has a malformed port") from exc
+        if not parsed.hostname and "host=" not in parsed.query:
+            raise ValueError("names no host")
+        return value
+
+    @field_validator("DEFAULT_TIMEZONE")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (for example Europe/London)") from exc
+        return value
+
+    @field_validator("SLACK_API_URL", "MAILJET_API_URL")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    # --- derived views -------------------------------------------------------------------
+
+    def secret_values(self) -> list[str]:
+        """Every secret string, for the log redactor."""
+        secrets = [
+            self.SLACK_BOT_TOKEN,
+            self.SLACK_APP_TOKEN,
+            self.MAILJET_API_KEY,
+            self.MAILJET_API_SECRET,
+            self.MAILJET_WEBHOOK_PASSWORD,
+        ]
+        values = [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
+        if self.DATABASE_URL is not None:
+            password = urlparse(self.DATABASE_URL.get_secret_value()).password
+            if password:
+                values.append(password)
+        return values
+
+    @property
+    def database_url(self) -> str | None:
+        return self.DATABASE_URL.get_secret_value() if self.DATABASE_URL else None
+
+    @property
+    def webhook_enabled(self) -> bool:
+        return self.MAILJET_WEBHOOK_USER is not None and self.MAILJET_WEBHOOK_PASSWORD is not None
+
+    def problems_for_run(self) -> list[str]:
+        """What is missing for `campaign-bot run`; pydantic already caught malformed values."""
+        problems = []
+        for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "MAILJET_API_KEY", "MAILJET_API_SECRET"):
+            value = getattr(self, name)
+            if value is None or not value.get_secret_value():
+                problems.append(f"{name} is not set: {DESCRIPTIONS[name]}")
+        if (self.MAILJET_WEBHOOK_USER is None) != (self.MAILJET_WEBHOOK_PASSWORD is None):
+            problems.append(
+                "MAILJET_WEBHOOK_USER and MAILJET_WEBHOOK_PASSWORD must be set together "
+                "(both empty turns the event webhook off)"
+            )
+        return problems
+
+
+class ConfigurationError(Exception):
+    """Start-up cannot go on; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _describe_validation_error(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]) or "configuration"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{name} {message}" if message.startswith(("must", "has", "names")) else f"{name}: {message}")
+    return lines
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; raise ConfigurationError with one line per malformed variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError(_describe_validation_error(exc)) from None
+
+
+def exit_with_problems(problems: list[str]) -> None:
+    for line in problems:
+        print(f"configuration error: {line}", file=sys.stderr)
+    raise SystemExit(2)

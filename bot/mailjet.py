@@ -1,0 +1,240 @@
+"""Our one door to Mailjet: the mailjet-rest client behind an async interface.
+
+mailjet-rest is synchronous (requests), so every call runs in a worker thread. It retries
+POSTs on 5xx over https; a retried campaign send could send twice, so the send call uses a
+second client whose https adapter has retries switched off (PRODUCT.md invariant 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from mailjet_rest import Client
+from mailjet_rest import errors as mj_errors
+from mailjet_rest.utils.guardrails import SecureHTTPAdapter
+
+PAGE_SIZE = 1000
+DRAFT_STATUS = {-2: "deleted", -1: "archived", 0: "draft", 1: "programmed", 2: "sent", 3: "A/X testing"}
+
+
+class MailjetError(Exception):
+    """A Mailjet call failed. `status` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, status: int | None = None, ambiguous: bool = False):
+        super().__init__(message)
+        self.status = status
+        # True when the request may have been applied although no answer came back.
+        self.ambiguous = ambiguous
+
+
+class MailjetNotFound(MailjetError):
+    pass
+
+
+@dataclass(frozen=True)
+class Member:
+    contact_id: int
+    unsubscribed: bool
+
+
+@dataclass(frozen=True)
+class Contact:
+    contact_id: int
+    email: str
+    excluded: bool
+
+
+def _translate(exc: Exception, what: str) -> MailjetError:
+    status = getattr(exc, "status_code", None)
+    body = getattr(exc, "response_body", None)
+    detail = ""
+    if isinstance(body, dict):
+        detail = body.get("ErrorMessage") or ""
+    elif isinstance(body, str):
+        detail = body[:200]
+    if isinstance(exc, mj_errors.DoesNotExistError):
+        return MailjetNotFound(f"{what}: not found in Mailjet", status=404)
+    if isinstance(exc, mj_errors.MailjetAuthError):
+        return MailjetError(f"{what}: Mailjet refused the credentials (check MAILJET_API_KEY/SECRET)", status=status)
+    if isinstance(exc, mj_errors.TimeoutError):
+        return MailjetError(f"{what}: Mailjet did not answer in time", ambiguous=True)
+    if isinstance(exc, mj_errors.CriticalApiError):
+        return MailjetError(f"{what}: could not reach Mailjet ({exc})", ambiguous=True)
+    if isinstance(exc, mj_errors.ValidationError):
+        return MailjetError(f"{what}: Mailjet rejected it: {detail or exc}", status=400)
+    if isinstance(exc, mj_errors.ApiRateLimitError):
+        return MailjetError(f"{what}: Mailjet rate limit (429)", status=429)
+    # Other ApiErrors are 5xx: the request may or may not have been applied.
+    return MailjetError(f"{what}: Mailjet error: {detail or exc}", status=status, ambiguous=True)
+
+
+class Mailjet:
+    def __init__(self, api_key: str, api_secret: str, api_url: str, *, timeout: float = 30.0):
+        auth = (api_key, api_secret)
+        self._client = Client(auth=auth, api_url=api_url, version="v3", timeout=timeout)
+        self._send_client = Client(auth=auth, api_url=api_url, version="v3", timeout=timeout)
+        self._send_client.session.mount("https://", SecureHTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0))
+
+    def close(self) -> None:
+        self._client.close()
+        self._send_client.close()
+
+    async def _call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = await asyncio.to_thread(func, *args, **kwargs)
+        except mj_errors.ApiError as exc:
+            raise _translate(exc, what) from exc
+        if not response.content:
+            return {}
+        return response.json()
+
+    @staticmethod
+    def _first(payload: dict[str, Any], what: str) -> dict[str, Any]:
+        data = payload.get("Data") or []
+        if not data:
+            raise MailjetNotFound(f"{what}: not found in Mailjet", status=404)
+        return data[0]
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def check_credentials(self) -> int:
+        """A cheap authenticated GET; returns how many contact lists the account has."""
+        payload = await self._call("credentials check", self._client.contactslist.get, filters={"countOnly": 1})
+        return int(payload.get("Total", payload.get("Count", 0)))
+
+    async def get_list(self, list_id: int) -> dict[str, Any]:
+        return self._first(await self._call(f"contacts list {list_id}", self._client.contactslist.get, id=list_id), f"contacts list {list_id}")
+
+    async def find_list_by_name(self, name: str) -> dict[str, Any] | None:
+        payload = await self._call(f"contacts list {name!r}", self._client.contactslist.get, filters={"Name": name})
+        for item in payload.get("Data") or []:
+            if item.get("Name") == name and not item.get("IsDeleted"):
+                return item
+        return None
+
+    async def iter_members(self, list_id: int) -> AsyncIterator[list[Member]]:
+        """Pages of list membership (ContactID and unsubscribed flag), 1000 at a time."""
+        offset = 0
+        while True:
+            payload = await self._call(
+                f"members of list {list_id}",
+                self._client.listrecipient.get,
+                filters={"ContactsList": list_id, "Limit": PAGE_SIZE, "Offset": offset},
+            )
+            data = payload.get("Data") or []
+            if not data:
+                return
+            yield [Member(int(d["ContactID"]), bool(d.get("IsUnsubscribed"))) for d in data]
+            if len(data) < PAGE_SIZE:
+                return
+            offset += len(data)
+
+    async def iter_contacts(self, list_id: int) -> AsyncIterator[list[Contact]]:
+        """Pages of the list's contacts with their email and campaign exclusion, 1000 at a time."""
+        offset = 0
+        while True:
+            payload = await self._call(
+                f"contacts of list {list_id}",
+                self._client.contact.get,
+                filters={"ContactsList": list_id, "Limit": PAGE_SIZE, "Offset": offset},
+            )
+            data = payload.get("Data") or []
+            if not data:
+                return
+            yield [Contact(int(d["ID"]), str(d["Email"]), bool(d.get("IsExcludedFromCampaigns"))) for d in data]
+            if len(data) < PAGE_SIZE:
+                return
+            offset += len(data)
+
+    async def get_draft(self, draft_id: int) -> dict[str, Any]:
+        return self._first(await self._call(f"campaign draft {draft_id}", self._client.campaigndraft.get, id=draft_id), f"campaign draft {draft_id}")
+
+    async def get_draft_content(self, draft_id: int) -> dict[str, Any]:
+        payload = await self._call(f"content of draft {draft_id}", self._client.campaigndraft_detailcontent.get, id=draft_id)
+        data = payload.get("Data") or [{}]
+        return data[0]
+
+    async def find_drafts_for_list(self, list_id: int) -> list[dict[str, Any]]:
+        payload = await self._call(
+            f"drafts of list {list_id}", self._client.campaigndraft.get, filters={"ContactsList": list_id, "Limit": 100}
+        )
+        return [d for d in payload.get("Data") or [] if int(d.get("ContactsListID") or 0) == list_id]
+
+    async def get_sender(self, email: str) -> dict[str, Any] | None:
+        payload = await self._call(f"sender {email}", self._client.sender.get, filters={"Email": email})
+        for item in payload.get("Data") or []:
+            if str(item.get("Email", "")).lower() == email.lower():
+                return item
+        return None
+
+    async def draft_status(self, draft_id: int) -> int:
+        """The draft's numeric Status: 0 draft, 1 programmed, 2 sent (see DRAFT_STATUS)."""
+        return int((await self.get_draft(draft_id)).get("Status", 0))
+
+    async def statcounters(self, campaign_id: int) -> dict[str, Any] | None:
+        payload = await self._call(
+            f"statistics of campaign {campaign_id}",
+            self._client.statcounters.get,
+            filters={
+                "CounterSource": "Campaign",
+                "CounterTiming": "Message",
+                "CounterResolution": "Lifetime",
+                "SourceId": campaign_id,
+            },
+        )
+        data = payload.get("Data") or []
+        return data[0] if data else None
+
+    # --- writes --------------------------------------------------------------------------
+
+    async def create_list(self, name: str) -> int:
+        payload = await self._call(f"create list {name!r}", self._client.contactslist.create, data={"Name": name})
+        return int(self._first(payload, f"create list {name!r}")["ID"])
+
+    async def add_contacts(self, list_id: int, emails: list[str], *, action: str = "addforce") -> int:
+        payload = await self._call(
+            f"add contacts to list {list_id}",
+            self._client.contactslist_managemanycontacts.create,
+            id=list_id,
+            data={"Action": action, "Contacts": [{"Email": e} for e in emails]},
+        )
+        return int(self._first(payload, "managemanycontacts")["JobID"])
+
+    async def wait_for_job(self, list_id: int, job_id: int, *, timeout: float = 600.0, interval: float = 0.2) -> dict[str, Any]:
+        """Poll a managemanycontacts job until it completes; raise if it errors or takes too long."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = interval
+        while True:
+            payload = await self._call(
+                f"contacts job {job_id}",
+                self._client.contactslist_managemanycontacts.get,
+                id=list_id,
+                action_id=job_id,
+            )
+            job = self._first(payload, f"contacts job {job_id}")
+            status = str(job.get("Status", ""))
+            if status.lower() == "completed":
+                if job.get("Error"):
+                    raise MailjetError(f"contacts job {job_id} completed with errors: {job['Error']}")
+                return job
+            if status.lower() in ("error", "failed", "aborted"):
+                raise MailjetError(f"contacts job {job_id} failed: {job.get('Error') or status}")
+            if loop.time() > deadline:
+                raise MailjetError(f"contacts job {job_id} still {status!r} after {timeout:.0f}s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 5.0)
+
+    async def create_draft(self, data: dict[str, Any]) -> int:
+        payload = await self._call("create draft", self._client.campaigndraft.create, data=data)
+        return int(self._first(payload, "create draft")["ID"])
+
+    async def set_draft_content(self, draft_id: int, content: dict[str, Any]) -> None:
+        await self._call(f"content of draft {draft_id}", self._client.campaigndraft_detailcontent.create, id=draft_id, data=content)
+
+    async def send_draft(self, draft_id: int) -> dict[str, Any]:
+        """POST campaigndraft/{id}/send, once, never retried by the library."""
+        return await self._call(f"send draft {draft_id}", self._send_client.campaigndraft_send.create, id=draft_id)

@@ -1,0 +1,163 @@
+"""`campaign-bot run`: every part in one process, started in order and stopped gracefully.
+
+Start: configuration → database (DATABASE_URL or embedded) → migrations → the one pool →
+Slack (Bolt in Socket Mode) → HTTP (health, readiness, metrics) → the scheduler.
+SIGTERM/SIGINT: stop claiming work, let a running step finish (bounded by
+SHUTDOWN_GRACE_SECONDS), close the socket, the HTTP server and the pool, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import uuid
+from contextlib import AsyncExitStack
+from typing import Any
+
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import build_app
+from bot.clock import clock_from_settings
+from bot.config import Settings
+from bot.http import build_http_app, start_http
+from bot.logs import get_logger
+from bot.mailjet import Mailjet
+from bot.roles import Roles
+from bot.services import Services
+from jobs.engine import Engine
+from jobs.outbox import OutboxSender, resolve_channel
+from jobs.planning import Planner
+from jobs.registry import EXECUTORS
+from jobs.scheduler import Scheduler
+from storage.database import EmbeddedPostgres, connect, create_pool
+from storage.migrations import migrate
+from storage.queries import Q
+
+log = get_logger(__name__)
+
+
+def slack_client(settings: Settings) -> AsyncWebClient:
+    assert settings.SLACK_BOT_TOKEN is not None
+    return AsyncWebClient(
+        token=settings.SLACK_BOT_TOKEN.get_secret_value(),
+        base_url=settings.SLACK_API_URL,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def mailjet_client(settings: Settings) -> Mailjet:
+    assert settings.MAILJET_API_KEY is not None and settings.MAILJET_API_SECRET is not None
+    return Mailjet(settings.MAILJET_API_KEY.get_secret_value(), settings.MAILJET_API_SECRET.get_secret_value(),
+                   settings.MAILJET_API_URL)
+
+
+async def open_database(settings: Settings, stack: AsyncExitStack) -> str:
+    """The DSN to use: DATABASE_URL, or an embedded server stopped when the stack closes."""
+    if settings.database_url:
+        return settings.database_url
+    embedded = EmbeddedPostgres()
+    dsn = await asyncio.to_thread(embedded.start)
+    stack.callback(embedded.stop)
+    return dsn
+
+
+async def run_migrations(dsn: str) -> list[int]:
+    connection = await connect(dsn)
+    try:
+        return await migrate(connection)
+    finally:
+        await connection.close()
+
+
+async def _watch_socket(handler: AsyncSocketModeHandler, services: Services) -> None:
+    while True:
+        try:
+            services.health.socket = bool(await handler.client.is_connected())
+        except Exception:  # noqa: BLE001 - a broken client is "not connected"
+            services.health.socket = False
+        await asyncio.sleep(0.5)
+
+
+async def run(settings: Settings) -> int:
+    instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    async with AsyncExitStack() as stack:
+        dsn = await open_database(settings, stack)
+        applied = await run_migrations(dsn)
+        log.info("database ready", migrations_applied=applied)
+        pool = await create_pool(dsn)
+        stack.push_async_callback(pool.close)
+        mailjet = mailjet_client(settings)
+        stack.callback(mailjet.close)
+        services = Services(
+            settings=settings, pool=pool, clock=clock_from_settings(settings.CAMPAIGN_BOT_TEST_CLOCK_FILE),
+            mailjet=mailjet, slack=slack_client(settings),
+            roles=Roles(settings.SLACK_ADMINS, settings.SLACK_APPROVERS, settings.SLACK_OPERATORS),
+            instance_id=instance_id,
+        )
+        services.health.database = True
+
+        # HTTP first: during start-up /healthz answers and /readyz says what is not ready yet.
+        http_runner = await start_http(build_http_app(services), settings.PORT)
+        stack.push_async_callback(http_runner.cleanup)
+        app = build_app(services)
+        assert settings.SLACK_APP_TOKEN is not None
+        socket_handler = AsyncSocketModeHandler(app, settings.SLACK_APP_TOKEN.get_secret_value())
+        await socket_handler.connect_async()
+        watcher = asyncio.ensure_future(_watch_socket(socket_handler, services))
+
+        engine, planner, sender = Engine(services, EXECUTORS), Planner(services), OutboxSender(services)
+        scheduler = Scheduler(
+            services,
+            planning=(planner.run_one, planner.next_due),
+            stages=(engine.run_one, _next_stage_due(services)),
+            outbox=(lambda: _deliver_some(sender), sender.next_due),
+        )
+        await scheduler.start(dsn)
+        services.channel_id = await _resolve_channel_quietly(services)
+        log.info("campaign-bot running", instance=instance_id, port=settings.PORT, send_mode=settings.SEND_MODE,
+                 channel=settings.CAMPAIGN_CHANNEL)
+
+        await stop.wait()
+        log.info("shutting down: no new work is claimed", grace_seconds=settings.SHUTDOWN_GRACE_SECONDS)
+        await scheduler.stop(settings.SHUTDOWN_GRACE_SECONDS)
+        watcher.cancel()
+        await socket_handler.close_async()
+    log.info("stopped cleanly")
+    return 0
+
+
+def _next_stage_due(services: Services) -> Any:
+    async def next_due() -> Any:
+        async with services.pool.acquire() as connection:
+            return await connection.fetchval(Q.next_due_instant)
+
+    return next_due
+
+
+async def _deliver_some(sender: OutboxSender) -> bool:
+    return await sender.deliver_due() > 0
+
+
+async def _resolve_channel_quietly(services: Services) -> str:
+    try:
+        return await resolve_channel(services, services.settings.CAMPAIGN_CHANNEL)
+    except Exception as exc:  # noqa: BLE001 - posting will report a wrong channel loudly
+        log.warning("could not resolve the campaign channel yet", error=str(exc))
+        return services.settings.CAMPAIGN_CHANNEL

@@ -1,0 +1,230 @@
+"""Block Kit, built by pure functions from database rows. No I/O here.
+
+Every lifecycle message carries the metadata contract of PRODUCT.md section 8. Times are
+shown in the campaign's zone with UTC beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.schedule import format_instant
+from storage.outbox import SlackMessage
+
+Row = Mapping[str, Any]
+
+STATE_EMOJI = {
+    "planned": ":calendar:",
+    "ready": ":white_check_mark:",
+    "blocked": ":no_entry:",
+    "approved": ":large_green_circle:",
+    "sending": ":hourglass_flowing_sand:",
+    "sent": ":email:",
+    "reported": ":bar_chart:",
+    "cleaned": ":broom:",
+    "cancelled": ":x:",
+    "missed": ":warning:",
+    "failed": ":rotating_light:",
+}
+STAGE_LABEL = {
+    "prelaunch": "Pre-launch",
+    "preflight": "Pre-flight",
+    "warning": "Launch warning",
+    "launch": "Launch",
+    "wrapup": "Wrap-up",
+    "cleanup": "List cleanup",
+}
+
+
+def lifecycle_metadata(campaign: str, round_number: int, stage: str, state: str) -> dict[str, Any]:
+    return {
+        "event_type": "campaign_lifecycle",
+        "event_payload": {"campaign": campaign, "round": int(round_number), "stage": stage, "state": state},
+    }
+
+
+def when(instant: datetime | None, zone: str) -> str:
+    return format_instant(instant, ZoneInfo(zone)) if instant else "—"
+
+
+def state_text(round_row: Row, frozen: bool = False) -> str:
+    text = f"{STATE_EMOJI.get(round_row['state'], '')} *{round_row['state']}*"
+    if round_row["held"]:
+        text += " · :pause_button: *held*" + (f" ({round_row['hold_reason']})" if round_row.get("hold_reason") else "")
+    if frozen and round_row["state"] not in ("sent", "reported", "cleaned", "cancelled", "missed", "failed"):
+        text += " · :ice_cube: *sends frozen*"
+    return text
+
+
+def _section(text: str, block_id: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def _fields(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    return {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"[:2000]} for k, v in pairs[:10]]}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+
+
+def round_title(campaign: Row, round_row: Row) -> str:
+    return f"{campaign['name']} · round {round_row['number']} of {campaign['round_count']}"
+
+
+def round_parent(campaign: Row, round_row: Row, *, frozen: bool = False, late_by: str | None = None,
+                 approval: Row | None = None, dry_run: bool = True) -> SlackMessage:
+    """The round's parent message: posted by pre-launch, then updated in place on every change."""
+    zone = campaign["timezone"]
+    title = f":mailbox_with_mail: {round_title(campaign, round_row)}"
+    facts = [
+        ("Sends", when(round_row["scheduled_at"], zone)),
+        ("State", state_text(round_row, frozen)),
+        ("Recipients", f"{round_row['recipient_count']:,}" if round_row["recipient_count"] is not None else "—"),
+        ("Mailjet list", str(round_row["mailjet_list_id"] or "—")),
+        ("Mailjet draft", str(round_row["mailjet_draft_id"] or "—")),
+        ("Subject", campaign.get("subject") or "—"),
+        ("Sender", f"{campaign.get('sender_name') or '—'} <{campaign.get('sender_email') or '—'}>"),
+    ]
+    if approval is not None:
+        facts.append(("Approved", f"<@{approval['approved_by']}> at {when(approval['approved_at'], zone)}"))
+    if round_row.get("mailjet_campaign_id"):
+        facts.append(("Mailjet campaign", str(round_row["mailjet_campaign_id"])))
+    blocks: list[dict[str, Any]] = [_section(f"*{title}*"), _fields(facts)]
+    notes = []
+    if late_by:
+        notes.append(f":hourglass: Posted late: this message was due {late_by} ago.")
+    if round_row.get("outcome_detail") and round_row["state"] in ("cancelled", "missed", "failed"):
+        notes.append(round_row["outcome_detail"])
+    notes.append(f"Send mode: {'dry run (nothing is sent to Mailjet)' if dry_run else 'live'}. Stages follow in this thread.")
+    blocks.append(_context(" ".join(notes)))
+    text = f"{round_title(campaign, round_row)}: {round_row['state']}, sends {when(round_row['scheduled_at'], zone)}"
+    return SlackMessage(text=text, blocks=blocks,
+                        metadata=lifecycle_metadata(campaign["name"], round_row["number"], "prelaunch", round_row["state"]))
+
+
+def launch_warning(campaign: Row, round_row: Row, *, frozen: bool, minutes: int, approval: Row | None) -> SlackMessage:
+    zone = campaign["timezone"]
+    if frozen:
+        status = ":ice_cube: Sends are frozen: it will not go out unless an admin unfreezes in time."
+    elif round_row["held"]:
+        status = ":pause_button: Held: it will not go out unless an approver resumes it."
+    elif round_row["state"] == "approved":
+        status = f":large_green_circle: Approved by <@{approval['approved_by']}>: it will go out on time." if approval else ":large_green_circle: Approved."
+    elif round_row["state"] == "ready":
+        if campaign["approval_policy"] == "auto":
+            status = ":white_check_mark: Pre-flight passed; approval is automatic for this campaign."
+        else:
+            status = ":hourglass: Awaiting approval: it goes out only if an approver approves before the window closes."
+    elif round_row["state"] == "blocked":
+        status = ":no_entry: Blocked by pre-flight: it will not go out until pre-flight passes and it is approved."
+    else:
+        status = f"State: {round_row['state']}."
+    text = f":alarm_clock: {round_title(campaign, round_row)} sends in {minutes} minutes ({when(round_row['scheduled_at'], zone)})."
+    return SlackMessage(
+        text=text,
+        blocks=[_section(text), _section(status)],
+        metadata=lifecycle_metadata(campaign["name"], round_row["number"], "warning", round_row["state"]),
+    )
+
+
+def alert(campaign: Row, round_row: Row, text: str) -> SlackMessage:
+    """Broadcast to the channel from the round's thread (or top-level before it has one)."""
+    return SlackMessage(
+        text=f":rotating_light: {round_title(campaign, round_row)}: {text}",
+        blocks=[_section(f":rotating_light: *{round_title(campaign, round_row)}*\n{text}")],
+        metadata=lifecycle_metadata(campaign["name"], round_row["number"], "alert", round_row["state"]),
+        reply_broadcast=True,
+    )
+
+
+def thread_note(campaign: Row, round_row: Row, stage: str, text: str) -> SlackMessage:
+    """A plain announcement in the round's thread (holds, resumes, reschedules…)."""
+    return SlackMessage(
+        text=text,
+        blocks=[_section(text)],
+        metadata=lifecycle_metadata(campaign["name"], round_row["number"], stage, round_row["state"]),
+    )
+
+
+def campaign_planned(campaign: Row, rounds: Sequence[Row]) -> SlackMessage:
+    zone = campaign["timezone"]
+    lines = [f":spiral_calendar_pad: *{campaign['name']}* planned by <@{campaign['created_by']}>: "
+             f"{campaign['eligible_contacts']:,} recipients in {len(rounds)} rounds "
+             f"({campaign['dropped_contacts']:,} dropped: unsubscribed, excluded or suppressed)."]
+    for r in rounds:
+        lines.append(f"• Round {r['number']}: {when(r['scheduled_at'], zone)} · {r['recipient_count']:,} recipients · "
+                     f"list {r['mailjet_list_id']} · draft {r['mailjet_draft_id']}")
+    lines.append(f"Approval: {campaign['approval_policy']}. Each round's messages arrive in its own thread.")
+    text = "\n".join(lines)
+    return SlackMessage(text=text, blocks=[_section(text)])
+
+
+# --- replies to commands (ephemeral) ---------------------------------------------------------
+
+def status_blocks(campaign: Row, rounds: Sequence[Row], stages: Mapping[int, Sequence[Row]],
+                  approvals: Mapping[int, Row], frozen: Row) -> list[dict[str, Any]]:
+    zone = campaign["timezone"]
+    blocks: list[dict[str, Any]] = [_section(
+        f"*{campaign['name']}* · {campaign['round_count']} rounds · {zone} · approval {campaign['approval_policy']} · "
+        f"planning {campaign['planning_state']}"
+        + (f" ({campaign['planning_error']})" if campaign.get("planning_error") else "")
+    )]
+    if frozen["frozen"]:
+        blocks.append(_section(f":ice_cube: *All sends are frozen* by <@{frozen['changed_by']}>"
+                               + (f": {frozen['reason']}" if frozen["reason"] else "")))
+    for r in rounds:
+        lines = [f"*Round {r['number']}* — {state_text(r, frozen['frozen'])}",
+                 f"Sends {when(r['scheduled_at'], zone)}",
+                 f"Recipients {r['recipient_count'] if r['recipient_count'] is not None else '—'} · "
+                 f"list {r['mailjet_list_id'] or '—'} · draft {r['mailjet_draft_id'] or '—'}"
+                 + (f" · campaign {r['mailjet_campaign_id']}" if r["mailjet_campaign_id"] else "")]
+        approval = approvals.get(r["id"])
+        if approval:
+            lines.append(f"Approved by <@{approval['approved_by']}> at {when(approval['approved_at'], zone)}")
+        if r.get("outcome_detail"):
+            lines.append(r["outcome_detail"])
+        round_stages = stages.get(r["id"], [])
+        pending = [s for s in round_stages if s["state"] == "pending"]
+        if pending:
+            nxt = min(pending, key=lambda s: s["due_at"])
+            lines.append(f"Next: {STAGE_LABEL[nxt['stage']]} at {when(nxt['due_at'], zone)}")
+        stage_bits = [f"{STAGE_LABEL[s['stage']]}: {s['state'].replace('_', ' ')}"
+                      + (" (late)" if s["late"] else "") for s in round_stages]
+        if stage_bits:
+            lines.append("Stages: " + " · ".join(stage_bits))
+        blocks.append(_section("\n".join(lines)))
+    return blocks[:50]
+
+
+def campaigns_list_text(rows: Sequence[Row], default_zone: str) -> str:
+    if not rows:
+        return "No campaigns yet. Plan one with `/campaign new`."
+    lines = ["*Campaigns*"]
+    for c in rows:
+        nxt = (f"next: {STAGE_LABEL[c['next_stage']]} of round {c['next_round']} at {when(c['next_due_at'], c['timezone'])}"
+               if c["next_stage"] else "nothing scheduled")
+        lines.append(f"• *{c['name']}* — {c['rounds_sent']}/{c['rounds_total']} rounds sent · planning {c['planning_state']} · {nxt}")
+    return "\n".join(lines)
+
+
+def audit_text(campaign: Row, entries: Sequence[Row], page: int, pages: int) -> str:
+    zone = campaign["timezone"]
+    if not entries:
+        return f"No audit entries for *{campaign['name']}* on page {page}."
+    lines = [f"*Audit log of {campaign['name']}* (newest first, page {page} of {pages})"]
+    for e in entries:
+        who = "system" if e["actor"] == "system" else f"<@{e['actor']}>"
+        where = f" round {e['round_number']}" if e["round_number"] else ""
+        detail = e["detail"] or {}
+        summary = detail.get("summary") or ", ".join(f"{k}={v}" for k, v in detail.items())
+        lines.append(f"• {when(e['at'], zone)} · {who} · *{e['action']}*{where}" + (f" — {summary}" if summary else ""))
+    if page < pages:
+        lines.append(f"Older entries: `/campaign log \"{campaign['name']}\" {page + 1}`")
+    return "\n".join(lines)

@@ -1,0 +1,159 @@
+"""The `/campaign` slash command: ack at once, then do the work and answer.
+
+Help and bad input are answered in the ack itself (no I/O, well inside Slack's 3 s).
+Everything else is acked empty and answered through `respond` (ephemeral), after the
+role check. Nothing raises out of here: an unexpected error is logged and reported to the
+user as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.campaigns import create_campaign
+from bot.commands import USAGE, Command, CommandError, help_text, parse
+from bot.logs import get_logger
+from bot.metrics import COMMANDS
+from bot.services import Services
+from handlers import blocks
+from storage.queries import Q
+
+log = get_logger(__name__)
+
+LOG_PAGE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class Invocation:
+    services: Services
+    command: Command
+    user_id: str
+    channel_id: str
+    trigger_id: str | None
+    client: Any
+
+
+Handler = Callable[[Invocation], Awaitable[Reply]]
+_HANDLERS: dict[str, Handler] = {}
+
+
+def subcommand(name: str) -> Callable[[Handler], Handler]:
+    def register(func: Handler) -> Handler:
+        _HANDLERS[name] = func
+        return func
+
+    return register
+
+
+def register_commands(app: AsyncApp, services: Services) -> None:
+    @app.command("/campaign")
+    async def campaign_command(ack: Any, command: dict[str, Any], respond: Any, client: Any) -> None:
+        text = command.get("text") or ""
+        user_id = command.get("user_id", "")
+        try:
+            parsed = parse(text, default_timezone=services.settings.DEFAULT_TIMEZONE)
+        except CommandError as exc:
+            COMMANDS.labels("invalid", "error").inc()
+            await ack(text=exc.reply_text())
+            return
+        if parsed.subcommand == "help":
+            COMMANDS.labels("help", "ok").inc()
+            await ack(text=help_text())
+            return
+        if not services.roles.may(user_id, parsed.subcommand):
+            COMMANDS.labels(parsed.subcommand, "refused").inc()
+            await ack(text=services.roles.refusal(user_id, parsed.subcommand))
+            return
+        await ack()
+        invocation = Invocation(services, parsed, user_id, command.get("channel_id", ""), command.get("trigger_id"), client)
+        reply = await dispatch(invocation)
+        if reply is not None:
+            await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral", replace_original=False)
+
+
+async def dispatch(invocation: Invocation) -> Reply | None:
+    sub = invocation.command.subcommand
+    handler = _HANDLERS.get(sub)
+    if handler is None:
+        COMMANDS.labels(sub, "unavailable").inc()
+        return Reply(f":construction: `/campaign {sub}` is not available in this version yet. "
+                     f"Usage when it arrives: `{USAGE[sub].splitlines()[-1]}`")
+    try:
+        reply = await handler(invocation)
+    except CommandError as exc:
+        COMMANDS.labels(sub, "error").inc()
+        return Reply(exc.reply_text())
+    except Exception as exc:  # noqa: BLE001 - the user is told; the log has the detail
+        COMMANDS.labels(sub, "crash").inc()
+        log.exception("command failed", subcommand=sub)
+        return Reply(f":boom: `/campaign {sub}` failed unexpectedly ({type(exc).__name__}). "
+                     "Nothing was changed by the failed step; the error is in the bot's log.")
+    COMMANDS.labels(sub, "ok").inc()
+    return reply
+
+
+async def load_campaign(invocation: Invocation, name: str) -> Any:
+    async with invocation.services.pool.acquire() as connection:
+        campaign = await connection.fetchrow(Q.campaign_by_name, name)
+    if campaign is None:
+        raise CommandError(f"there is no campaign named `{name}` (see `/campaign list`)", invocation.command.subcommand)
+    return campaign
+
+
+@subcommand("list")
+async def list_campaigns(invocation: Invocation) -> Reply:
+    async with invocation.services.pool.acquire() as connection:
+        rows = await connection.fetch(Q.campaigns_overview, 50, 0)
+    return Reply(blocks.campaigns_list_text(rows, invocation.services.settings.DEFAULT_TIMEZONE))
+
+
+@subcommand("status")
+async def status(invocation: Invocation) -> Reply:
+    campaign = await load_campaign(invocation, invocation.command.name or "")
+    async with invocation.services.pool.acquire() as connection:
+        rounds = await connection.fetch(Q.rounds_of_campaign, campaign["id"])
+        stage_rows = await connection.fetch(Q.stage_runs_of_campaign, campaign["id"])
+        approvals = {a["round_id"]: a for a in await connection.fetch(Q.live_approvals_of_campaign, campaign["id"])}
+        frozen = await connection.fetchrow(Q.freeze_state)
+    stages: dict[int, list[Any]] = {}
+    for s in stage_rows:
+        stages.setdefault(s["round_id"], []).append(s)
+    status_blocks = blocks.status_blocks(campaign, rounds, stages, approvals, frozen)
+    return Reply(f"Status of {campaign['name']}", status_blocks)
+
+
+@subcommand("log")
+async def audit_log(invocation: Invocation) -> Reply:
+    campaign = await load_campaign(invocation, invocation.command.name or "")
+    page = invocation.command.page
+    async with invocation.services.pool.acquire() as connection:
+        total = await connection.fetchval(Q.audit_count, campaign["id"])
+        entries = await connection.fetch(Q.audit_page, campaign["id"], LOG_PAGE_SIZE, (page - 1) * LOG_PAGE_SIZE)
+    pages = max(1, -(-total // LOG_PAGE_SIZE))
+    return Reply(blocks.audit_text(campaign, entries, page, pages))
+
+
+@subcommand("new")
+async def new_campaign(invocation: Invocation) -> Reply:
+    new = invocation.command.new
+    if new is None:
+        raise CommandError("the form is not available in this version yet; use the text form", "new")
+    created = await create_campaign(invocation.services, new, invocation.user_id)
+    zone = new.zone.key
+    lines = [f":spiral_calendar_pad: Planning *{new.name}*: {new.rounds} rounds, approval {new.approval}."]
+    for r in created.rounds:
+        lines.append(f"• Round {r['number']}: {blocks.when(r['scheduled_at'], zone)}"
+                     + (" (given with at=)" if r["instant_source"] == "explicit" else ""))
+    lines.append("I am splitting the master list and creating each round's list and draft in Mailjet now; "
+                 f"the channel will be told when it is done. `/campaign status \"{new.name}\"` shows progress.")
+    return Reply("\n".join(lines))

@@ -1,0 +1,153 @@
+"""The stage engine: claim one due stage run from Postgres, execute it, record the outcome.
+
+The claim (`FOR UPDATE SKIP LOCKED`) is held for the whole execution inside one
+transaction, so any number of replicas run each stage once, and a crash releases the row at
+once for the next process. What the executor writes (state changes, outbox messages, audit)
+commits with the stage's outcome or not at all. A failing executor is retried with backoff
+and, after STAGE_MAX_ATTEMPTS, marked failed with an alert in the channel: never dropped.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import asyncpg
+
+from bot.logs import bind_round, get_logger
+from bot.metrics import STAGE_RUNS
+from bot.services import Services
+from handlers import blocks
+from storage import outbox
+from storage.audit import audit
+from storage.queries import Q
+
+log = get_logger(__name__)
+
+# A stage is "late" when it starts more than this after its planned instant.
+LATE_AFTER = timedelta(seconds=60)
+
+
+@dataclass
+class StageContext:
+    services: Services
+    connection: asyncpg.Connection      # the claim's transaction: writes here commit with the outcome
+    run: asyncpg.Record
+    round: asyncpg.Record
+    campaign: asyncpg.Record
+    now: datetime
+
+    @property
+    def late_by(self) -> timedelta:
+        return self.now - self.run["nominal_at"]
+
+    @property
+    def is_late(self) -> bool:
+        return self.late_by > LATE_AFTER
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str                              # done | skipped | not_implemented | wait
+    result: dict[str, Any] = field(default_factory=dict)
+    wait_until: datetime | None = None      # with state "wait": look again then
+
+    @classmethod
+    def done(cls, **result: Any) -> Outcome:
+        return cls("done", result)
+
+    @classmethod
+    def skipped(cls, reason: str, **result: Any) -> Outcome:
+        return cls("skipped", {"reason": reason, **result})
+
+    @classmethod
+    def wait(cls, until: datetime, reason: str) -> Outcome:
+        return cls("wait", {"reason": reason}, until)
+
+
+class Executor(Protocol):
+    async def __call__(self, ctx: StageContext) -> Outcome: ...
+
+
+def backoff(attempt: int) -> timedelta:
+    """30 s, 1 min, 2 min, … capped at 15 min."""
+    return timedelta(seconds=min(30 * 2 ** max(attempt - 1, 0), 900))
+
+
+class Engine:
+    def __init__(self, services: Services, executors: dict[str, Executor]):
+        self.services = services
+        self.executors = executors
+
+    async def run_one(self) -> bool:
+        """Claim and run one due stage; False when nothing is due."""
+        services = self.services
+        async with services.pool.acquire() as connection, connection.transaction():
+            now = services.clock.now()
+            run = await connection.fetchrow(Q.claim_due_stage, now)
+            if run is None:
+                return False
+            round_row = await connection.fetchrow(Q.round_by_id, run["round_id"])
+            campaign = await connection.fetchrow(Q.campaign_by_id, round_row["campaign_id"])
+            ctx = StageContext(services, connection, run, round_row, campaign, now)
+            with bind_round(campaign["name"], round_row["number"]):
+                await self._execute(ctx)
+        return True
+
+    async def _execute(self, ctx: StageContext) -> None:
+        stage = ctx.run["stage"]
+        executor = self.executors.get(stage)
+        try:
+            # A savepoint: a failing executor's writes are undone, the failure is still recorded.
+            async with ctx.connection.transaction():
+                outcome = await executor(ctx) if executor else not_implemented(stage)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried, never lost
+            await self._record_failure(ctx, exc)
+            return
+        await self._record_outcome(ctx, outcome)
+
+    async def _record_outcome(self, ctx: StageContext, outcome: Outcome) -> None:
+        run, now, stage = ctx.run, ctx.now, ctx.run["stage"]
+        STAGE_RUNS.labels(stage, outcome.state).inc()
+        if outcome.state == "wait":
+            assert outcome.wait_until is not None
+            await ctx.connection.execute(Q.stage_wait_until, run["id"], outcome.wait_until, outcome.result, now)
+            log.info("stage waiting", stage=stage, until=outcome.wait_until.isoformat(), **outcome.result)
+            return
+        await ctx.connection.execute(Q.stage_finish, run["id"], outcome.state, outcome.result, ctx.is_late, now)
+        await audit(
+            ctx.connection, now=now, actor="system", action=f"stage {stage} {outcome.state.replace('_', ' ')}",
+            campaign_id=ctx.campaign["id"], round_id=ctx.round["id"],
+            detail={**outcome.result, **({"late_by_seconds": int(ctx.late_by.total_seconds())} if ctx.is_late else {})},
+        )
+        log.info("stage finished", stage=stage, outcome=outcome.state, late=ctx.is_late, **outcome.result)
+
+    async def _record_failure(self, ctx: StageContext, exc: Exception) -> None:
+        run, now, stage = ctx.run, ctx.now, ctx.run["stage"]
+        settings = self.services.settings
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("stage failed", stage=stage, attempt=run["attempts"] + 1, error=error,
+                  traceback="".join(traceback.format_exception(exc))[-4000:])
+        row = await ctx.connection.fetchrow(
+            Q.stage_record_failure, run["id"], error[:2000], now + backoff(run["attempts"] + 1),
+            settings.STAGE_MAX_ATTEMPTS, now,
+        )
+        STAGE_RUNS.labels(stage, "error").inc()
+        await audit(ctx.connection, now=now, actor="system", action=f"stage {stage} error",
+                    campaign_id=ctx.campaign["id"], round_id=ctx.round["id"],
+                    detail={"error": error[:500], "attempt": row["attempts"], "gave_up": row["state"] == "failed"})
+        if row["state"] == "failed":
+            text = (f"The {blocks.STAGE_LABEL[stage]} stage failed {row['attempts']} times and was given up. "
+                    f"Last error: {error[:300]}. See `/campaign log \"{ctx.campaign['name']}\"`; "
+                    "the runbook says what to check.")
+            await outbox.post_in_round_thread(
+                ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:{stage}:gave-up",
+                channel=ctx.campaign["channel"], message=blocks.alert(ctx.campaign, ctx.round, text), now=now,
+            )
+
+
+def not_implemented(stage: str) -> Outcome:
+    """Stages whose executor is not built yet: recorded visibly, never silently skipped."""
+    return Outcome("not_implemented", {"reason": f"the {stage} stage is not implemented in this version"})

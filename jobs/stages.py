@@ -1,0 +1,50 @@
+"""Executors of the announcement stages: pre-launch (the round's parent message) and the
+launch warning. Each has an explicit late policy (PRODUCT.md section 4):
+
+- pre-launch late: posted anyway, marked late;
+- warning late by more than WARNING_GRACE: skipped and logged (a warning after the send
+  instant would be wrong, and a very late one is noise).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from handlers import blocks
+from jobs.engine import Outcome, StageContext
+from storage import outbox
+from storage.queries import Q
+
+WARNING_GRACE = timedelta(minutes=5)
+
+
+def _minutes(delta: timedelta) -> int:
+    return max(int(round(delta.total_seconds() / 60)), 0)
+
+
+async def run_prelaunch(ctx: StageContext) -> Outcome:
+    frozen = (await ctx.connection.fetchrow(Q.freeze_state))["frozen"]
+    approval = await ctx.connection.fetchrow(Q.live_approval, ctx.round["id"])
+    late_by = f"{_minutes(ctx.late_by)} min" if ctx.is_late else None
+    message = blocks.round_parent(ctx.campaign, ctx.round, frozen=frozen, late_by=late_by, approval=approval,
+                                  dry_run=ctx.services.dry_run)
+    queued = await outbox.post_round_parent(
+        ctx.connection, round_id=ctx.round["id"], channel=ctx.campaign["channel"], message=message, now=ctx.now
+    )
+    return Outcome.done(posted=queued, late=ctx.is_late)
+
+
+async def run_warning(ctx: StageContext) -> Outcome:
+    if ctx.late_by > WARNING_GRACE or ctx.now >= ctx.round["scheduled_at"]:
+        return Outcome.skipped(f"late by {_minutes(ctx.late_by)} min; a launch warning that late would mislead")
+    if ctx.round["state"] in ("cancelled", "missed", "failed", "sent", "reported", "cleaned"):
+        return Outcome.skipped(f"round is {ctx.round['state']}")
+    frozen = (await ctx.connection.fetchrow(Q.freeze_state))["frozen"]
+    approval = await ctx.connection.fetchrow(Q.live_approval, ctx.round["id"])
+    minutes = _minutes(ctx.round["scheduled_at"] - ctx.now)
+    message = blocks.launch_warning(ctx.campaign, ctx.round, frozen=frozen, minutes=minutes, approval=approval)
+    await outbox.post_in_round_thread(
+        ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:warning",
+        channel=ctx.campaign["channel"], message=message, now=ctx.now,
+    )
+    return Outcome.done(state=ctx.round["state"])

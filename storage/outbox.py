@@ -1,0 +1,89 @@
+"""Queueing Slack messages in the outbox, inside the caller's transaction.
+
+A state change and its announcement commit together or not at all (transactional outbox);
+the sender in jobs/outbox.py delivers them later, in order, with retries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from storage.queries import Q
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    reply_broadcast: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"text": self.text, "blocks": self.blocks}
+        if self.metadata is not None:
+            body["metadata"] = self.metadata
+        if self.reply_broadcast:
+            body["reply_broadcast"] = True
+        return body
+
+
+def parent_key(round_id: int) -> str:
+    return f"round:{round_id}:parent"
+
+
+async def enqueue(
+    connection: asyncpg.Connection,
+    *,
+    key: str,
+    channel: str,
+    message: SlackMessage,
+    now: datetime,
+    round_id: int | None = None,
+    kind: str = "post",
+    thread_key: str | None = None,
+    target_key: str | None = None,
+) -> bool:
+    """Queue one message; False if a message with this key was queued before (idempotent)."""
+    row = await connection.fetchrow(
+        Q.outbox_enqueue, key, round_id, channel, kind, thread_key, target_key, message.payload(), now
+    )
+    return row is not None
+
+
+async def post_round_parent(connection: asyncpg.Connection, *, round_id: int, channel: str, message: SlackMessage, now: datetime) -> bool:
+    return await enqueue(connection, key=parent_key(round_id), channel=channel, message=message, now=now, round_id=round_id)
+
+
+async def round_has_parent(connection: asyncpg.Connection, round_id: int) -> bool:
+    return await connection.fetchrow(Q.outbox_round_parent, round_id) is not None
+
+
+async def post_in_round_thread(
+    connection: asyncpg.Connection, *, round_id: int, key: str, channel: str, message: SlackMessage, now: datetime
+) -> bool:
+    """A reply in the round's thread; before the round has a parent message, a top-level post."""
+    thread = parent_key(round_id) if await round_has_parent(connection, round_id) else None
+    return await enqueue(
+        connection, key=key, channel=channel, message=message, now=now, round_id=round_id, thread_key=thread
+    )
+
+
+async def update_round_parent(connection: asyncpg.Connection, *, round_id: int, channel: str, message: SlackMessage, now: datetime) -> bool:
+    """Re-render the parent message in place; nothing to do before it has been queued."""
+    if not await round_has_parent(connection, round_id):
+        return False
+    return await enqueue(
+        connection,
+        key=f"{parent_key(round_id)}:update:{uuid.uuid4().hex}",
+        channel=channel,
+        message=message,
+        now=now,
+        round_id=round_id,
+        kind="update",
+        target_key=parent_key(round_id),
+    )

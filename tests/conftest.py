@@ -1,0 +1,127 @@
+"""Shared fixtures: a real Postgres (a fresh database per test), the Slack and Mailjet
+stand-ins on loopback, and a way to start the real entry point (`campaign-bot run`).
+
+Postgres: DATABASE_URL if set; else the machine's server on 127.0.0.1:5432 if it answers;
+else an embedded server for the session. Each test that needs a database gets its own,
+created and dropped here, so runs never collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import asyncpg
+import pytest
+
+from standins.mailjet import MailjetStandin
+from standins.slack import SlackStandin
+from storage.database import EmbeddedPostgres, connect, create_pool
+from storage.migrations import migrate
+from tests.harness import MAILJET_KEY, MAILJET_SECRET, BotProcess
+
+LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _local_postgres_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def server_dsn() -> Iterator[str]:
+    """A DSN of a server where tests may create databases."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    if _local_postgres_answers():
+        yield LOCAL_PG
+        return
+    embedded = EmbeddedPostgres(Path(os.environ.get("TMPDIR", "/tmp")) / f"cbtest-{uuid.uuid4().hex[:8]}" / "pgdata",
+                                delete_on_close=True)
+    dsn = embedded.start()
+    yield dsn
+    embedded.stop()
+
+
+def _with_database(dsn: str, name: str) -> str:
+    parsed = urlparse(dsn)
+    return urlunparse(parsed._replace(path=f"/{name}"))
+
+
+@pytest.fixture
+async def database(server_dsn: str) -> AsyncIterator[str]:
+    """A fresh, migrated database; its DSN."""
+    name = f"cbt_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = _with_database(server_dsn, name)
+    connection = await connect(dsn)
+    await migrate(connection)
+    await connection.close()
+    try:
+        yield dsn
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def empty_database(server_dsn: str) -> AsyncIterator[str]:
+    """A fresh database with no schema at all."""
+    name = f"cbt_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(server_dsn, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database, max_size=5)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackStandin]:
+    standin = SlackStandin()
+    await standin.start()
+    yield standin
+    await standin.stop()
+
+
+@pytest.fixture
+async def mailjet() -> AsyncIterator[MailjetStandin]:
+    standin = MailjetStandin(api_key=MAILJET_KEY, api_secret=MAILJET_SECRET)
+    await standin.start()
+    yield standin
+    await standin.stop()
+
+
+@pytest.fixture
+async def bot_factory(database: str, slack: SlackStandin, mailjet: MailjetStandin, tmp_path: Path) -> AsyncIterator[BotProcess.Factory]:
+    """Start `campaign-bot run` subprocesses against the stand-ins and the test database."""
+    processes: list[BotProcess] = []
+    clock_file = tmp_path / "clock-offset"
+
+    async def start(**env: str) -> BotProcess:
+        process = BotProcess(database=database, slack=slack, mailjet=mailjet, workdir=tmp_path,
+                             clock_file=clock_file, extra_env=env, index=len(processes))
+        processes.append(process)
+        await process.start()
+        return process
+
+    yield start
+    await asyncio.gather(*(p.kill() for p in processes))
