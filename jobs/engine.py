@@ -114,7 +114,7 @@ class Engine:
         if outcome.state == "wait":
             assert outcome.wait_until is not None
             await ctx.connection.execute(Q.stage_wait_until, run["id"], outcome.wait_until, outcome.result, now)
-            log.info("stage waiting", stage=stage, until=outcome.wait_until.isoformat(), **outcome.result)
+            log.info("stage waiting", stage=stage, until=outcome.wait_until.isoformat(), result=outcome.result)
             return
         await ctx.connection.execute(Q.stage_finish, run["id"], outcome.state, outcome.result, ctx.is_late, now)
         await audit(
@@ -122,7 +122,7 @@ class Engine:
             campaign_id=ctx.campaign["id"], round_id=ctx.round["id"],
             detail={**outcome.result, **({"late_by_seconds": int(ctx.late_by.total_seconds())} if ctx.is_late else {})},
         )
-        log.info("stage finished", stage=stage, outcome=outcome.state, late=ctx.is_late, **outcome.result)
+        log.info("stage finished", stage=stage, outcome=outcome.state, late=ctx.is_late, result=outcome.result)
 
     async def _record_failure(self, ctx: StageContext, exc: Exception) -> None:
         run, now, stage = ctx.run, ctx.now, ctx.run["stage"]

@@ -54,6 +54,10 @@ class WorkLoop:
         if not self._lock.locked():
             self._task = asyncio.ensure_future(self._run())
 
+    async def _timer(self) -> None:
+        # A coroutine, so APScheduler runs it on the event loop rather than in a thread.
+        self.wake("timer")
+
     async def _run(self) -> None:
         async with self._lock:
             while self._again and not self.stopping:
@@ -77,7 +81,7 @@ class WorkLoop:
         cap = MAX_SLEEP_TEST_CLOCK if self.services.clock.is_test_clock else MAX_SLEEP
         delay = cap if due is None else min(max(due - self.services.clock.now(), timedelta(0)), cap)
         run_at = datetime.now(UTC) + delay
-        self.aps.add_job(self.wake, "date", run_date=run_at, args=["timer"], id=f"wake-{self.name}",
+        self.aps.add_job(self._timer, "date", run_date=run_at, id=f"wake-{self.name}",
                          replace_existing=True, misfire_grace_time=None, coalesce=True)
 
     async def drain(self, timeout: float) -> None:

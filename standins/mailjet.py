@@ -762,6 +762,19 @@ class MailjetStandin:
     def draft(self, draft_id: int) -> dict[str, Any]:
         return dict(self._drafts[draft_id])
 
+    def lists(self) -> list[dict[str, Any]]:
+        """Every contacts list (deleted ones included), for tests that count what was created."""
+        return [
+            {"ID": l.id, "Name": l.name, "IsDeleted": l.is_deleted, "SubscriberCount": l.subscriber_count}
+            for l in self._lists.values()
+        ]
+
+    def drafts(self) -> list[dict[str, Any]]:
+        return [dict(d) for d in self._drafts.values()]
+
+    def draft_content(self, draft_id: int) -> dict[str, Any]:
+        return dict(self._contents.get(draft_id, {}))
+
     def campaign_for_draft(self, draft_id: int) -> dict[str, Any] | None:
         run = self._run_for_draft(draft_id)
         return None if run is None else dict(run.row)

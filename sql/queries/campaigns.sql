@@ -32,10 +32,11 @@ LIMIT $1 OFFSET $2;
 
 -- name: claim_campaign_to_plan
 -- Held for the whole planning run; a crash releases it and planning resumes elsewhere.
+-- NO KEY UPDATE: rows referencing the campaign (rounds, recipients) can still be written.
 SELECT * FROM campaigns
 WHERE planning_state = 'pending' AND coalesce(planning_retry_at, created_at) <= $1
 ORDER BY id
-FOR UPDATE SKIP LOCKED
+FOR NO KEY UPDATE SKIP LOCKED
 LIMIT 1;
 
 -- name: next_planning_due

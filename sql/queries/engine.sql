@@ -6,7 +6,7 @@ SELECT s.*
 FROM stage_runs s
 WHERE s.state = 'pending' AND s.due_at <= $1
 ORDER BY s.due_at, s.id
-FOR UPDATE SKIP LOCKED
+FOR NO KEY UPDATE SKIP LOCKED
 LIMIT 1;
 
 -- name: next_due_instant
