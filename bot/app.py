@@ -7,6 +7,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
+from handlers.actions import register_actions
 from handlers.commands import register_commands
 
 
@@ -14,4 +15,5 @@ def build_app(services: Services) -> AsyncApp:
     # Socket Mode needs no signing secret; the token comes with the client.
     app = AsyncApp(client=services.slack, process_before_response=False, ignoring_self_events_enabled=True)
     register_commands(app, services)
+    register_actions(app, services)
     return app

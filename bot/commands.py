@@ -140,7 +140,9 @@ def tokenize(text: str) -> list[str]:
 
 def _round_number(token: str, subcommand: str) -> int:
     if not re.fullmatch(r"\d{1,3}", token) or int(token) < 1:
-        raise CommandError(f"`{token}` is not a round number (1, 2, 3, …)", subcommand)
+        # A word where the round should be is most often the rest of an unquoted name.
+        hint = "" if re.fullmatch(r"[-+]?\d+", token) else f". {NAME_HINT}"
+        raise CommandError(f"`{token}` is not a round number (1, 2, 3, …){hint}", subcommand)
     return int(token)
 
 
@@ -163,7 +165,14 @@ def _no_more(tokens: list[str], subcommand: str) -> None:
 
 
 def parse(text: str, *, default_timezone: str = "Europe/London") -> Command:
-    tokens = tokenize(text or "")
+    try:
+        tokens = tokenize(text or "")
+    except CommandError as exc:
+        # Show the usage of the subcommand being typed when the first word names one.
+        words = (text or "").split(maxsplit=1)
+        if words and words[0].lower() in USAGE:
+            exc.subcommand = words[0].lower()
+        raise
     if not tokens:
         return Command("help")
     sub, rest = tokens[0].lower(), tokens[1:]
@@ -290,6 +299,8 @@ def _build_new(name: str, options: dict[str, str]) -> NewCampaign:
         rounds = int(options["rounds"])
     else:
         rounds = len(at) if at else 3
+        if rounds > 20:
+            raise ScheduleError(f"a campaign has at most 20 rounds; at= gives {rounds} instants")
     if at and len(at) != rounds:
         raise ScheduleError(f"at= gives {len(at)} instants for {rounds} rounds; give one per round")
     if at and list(at) != sorted(at):

@@ -37,9 +37,12 @@ def parse_duration(text: str) -> timedelta:
     if not match or not any(match.groups()[1:]):
         raise ScheduleError(f"`{text}` is not a duration (use d, h, m, s: -3h15m, +40s, 2h)")
     sign, days, hours, minutes, seconds = match.groups()
-    value = timedelta(
-        days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0), seconds=int(seconds or 0)
-    )
+    try:
+        value = timedelta(
+            days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0), seconds=int(seconds or 0)
+        )
+    except OverflowError:
+        raise ScheduleError(f"`{text}` is too long a duration") from None
     return -value if sign == "-" else value
 
 
@@ -84,9 +87,23 @@ def validate_offsets(offsets: dict[str, timedelta]) -> None:
         raise ScheduleError("cleanup must come after wrapup")
 
 
+_FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _day_name(part: str) -> str | None:
+    """`tue`, `tues`, `tuesday` → `tue`; anything that is not a prefix of a day's name → None."""
+    word = part.strip().lower()
+    for short, full in zip(DAY_NAMES, _FULL_DAY_NAMES, strict=True):
+        if len(word) >= 3 and full.startswith(word):
+            return short
+    return None
+
+
 def parse_days(text: str) -> tuple[str, ...]:
-    days = tuple(dict.fromkeys(part.strip().lower()[:3] for part in text.split(",") if part.strip()))
-    bad = [d for d in days if d not in DAY_NAMES]
+    parts = [part for part in text.split(",") if part.strip()]
+    names = [_day_name(part) for part in parts]
+    days = tuple(dict.fromkeys(name for name in names if name))
+    bad = [part for part, name in zip(parts, names, strict=True) if name is None]
     if not days or bad:
         raise ScheduleError(f"days must be a list like tue,thu (got `{text}`)")
     return tuple(sorted(days, key=DAY_NAMES.index))
@@ -119,21 +136,29 @@ def parse_instant(text: str, zone: ZoneInfo) -> datetime:
         if "T" not in cleaned and " " not in cleaned:
             raise ScheduleError(f"`{text}` has no time of day (for example 2026-12-01T09:15)")
         return local_instant(value.date(), value.time(), zone)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ScheduleError(f"`{text}` is out of range") from None
 
 
 def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     """The UTC instant of wall time `at` on `day` in `zone`.
 
     In the autumn overlap the first occurrence is taken (fold=0). In the spring gap the wall
-    time does not exist; the round trip through UTC moves it forward by the gap.
+    time does not exist; it moves forward by the gap (01:30 London on the spring-forward day
+    is 02:30 BST), never back before it.
     """
-    naive = datetime.combine(day, at)
-    aware = naive.replace(tzinfo=zone, fold=0)
-    utc = aware.astimezone(UTC)
-    if utc.astimezone(zone).replace(tzinfo=None) != naive:
-        # Nonexistent wall time: fold=1 gives the instant after the gap.
-        utc = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    naive = datetime.combine(day, at).replace(tzinfo=None)
+    try:
+        utc = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+        if utc.astimezone(zone).replace(tzinfo=None) != naive:
+            # Nonexistent wall time. The two folds read it with the offsets before and after
+            # the gap; the later instant is the one moved forward by the gap. (With zoneinfo
+            # that is fold=0: fold=1 lands before the gap, which would send early.)
+            utc = max(utc, naive.replace(tzinfo=zone, fold=1).astimezone(UTC))
+    except OverflowError:
+        raise ScheduleError(f"{day.isoformat()} {at:%H:%M} is out of range") from None
     return utc
 
 
@@ -158,6 +183,8 @@ def planner_instants(
                 instants.append(PlannedInstant(instant, "planner"))
                 if len(instants) == rounds:
                     return instants
+        if day == date.max:
+            break
         day += timedelta(days=1)
     raise ScheduleError("could not find enough allowed days in the next two years")
 

@@ -7,7 +7,7 @@ shown in the campaign's zone with UTC beside them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -109,7 +109,18 @@ def round_parent(campaign: Row, round_row: Row, *, frozen: bool = False, late_by
                         metadata=lifecycle_metadata(campaign["name"], round_row["number"], "prelaunch", round_row["state"]))
 
 
-def launch_warning(campaign: Row, round_row: Row, *, frozen: bool, minutes: int, approval: Row | None) -> SlackMessage:
+def humanize(delta: timedelta) -> str:
+    """`15 minutes`, `40 seconds`, `2 h 5 min`: how a person says a short span."""
+    seconds = max(int(round(delta.total_seconds())), 0)
+    if seconds < 120:
+        return f"{seconds} seconds"
+    minutes = int(round(seconds / 60))
+    if minutes < 120:
+        return f"{minutes} minutes"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def launch_warning(campaign: Row, round_row: Row, *, frozen: bool, sends_in: timedelta, approval: Row | None) -> SlackMessage:
     zone = campaign["timezone"]
     if frozen:
         status = ":ice_cube: Sends are frozen: it will not go out unless an admin unfreezes in time."
@@ -126,7 +137,7 @@ def launch_warning(campaign: Row, round_row: Row, *, frozen: bool, minutes: int,
         status = ":no_entry: Blocked by pre-flight: it will not go out until pre-flight passes and it is approved."
     else:
         status = f"State: {round_row['state']}."
-    text = f":alarm_clock: {round_title(campaign, round_row)} sends in {minutes} minutes ({when(round_row['scheduled_at'], zone)})."
+    text = f":alarm_clock: {round_title(campaign, round_row)} sends in {humanize(sends_in)} ({when(round_row['scheduled_at'], zone)})."
     return SlackMessage(
         text=text,
         blocks=[_section(text), _section(status)],
@@ -228,3 +239,95 @@ def audit_text(campaign: Row, entries: Sequence[Row], page: int, pages: int) -> 
     if page < pages:
         lines.append(f"Older entries: `/campaign log \"{campaign['name']}\" {page + 1}`")
     return "\n".join(lines)
+
+
+CHECK_EMOJI = {"pass": ":white_check_mark:", "warn": ":warning:", "fail": ":x:"}
+
+
+def _button(action_id: str, text: str, value: str, style: str | None = None, confirm: dict[str, Any] | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text}, "value": value}
+    if style:
+        button["style"] = style
+    if confirm:
+        button["confirm"] = confirm
+    return button
+
+
+def cancel_confirm(campaign: Row, round_row: Row) -> dict[str, Any]:
+    return {
+        "title": {"type": "plain_text", "text": "Cancel this round?"},
+        "text": {"type": "mrkdwn", "text": f"Round {round_row['number']} of *{campaign['name']}* will never be sent. This cannot be undone."[:300]},
+        "confirm": {"type": "plain_text", "text": "Cancel the round"},
+        "deny": {"type": "plain_text", "text": "Keep it"},
+        "style": "danger",
+    }
+
+
+def round_buttons(campaign: Row, round_row: Row, block_id: str, *, approve: bool) -> dict[str, Any]:
+    value = str(round_row["id"])
+    elements = []
+    if approve:
+        elements.append(_button("approve_launch", "Approve launch", value, "primary"))
+    elements.append(_button("resume_round", "Resume", value) if round_row["held"] else _button("hold_round", "Hold", value))
+    elements.append(_button("cancel_round", "Cancel round", value, "danger", cancel_confirm(campaign, round_row)))
+    return {"type": "actions", "block_id": block_id, "elements": elements}
+
+
+CANCEL_REASON_PREFIX = "cancel-reason:"
+
+
+def cancel_button(campaign: Row, round_row: Row, reason: str) -> dict[str, Any]:
+    """The confirm button `/campaign cancel` answers with; the reason rides in the block_id."""
+    return {"type": "actions", "block_id": (CANCEL_REASON_PREFIX + reason)[:255],
+            "elements": [_button("cancel_round", f"Cancel round {round_row['number']}", str(round_row["id"]), "danger",
+                                 cancel_confirm(campaign, round_row))]}
+
+
+def preflight_block_id(run_id: int) -> str:
+    return f"preflight:{run_id}"
+
+
+def preflight_result(campaign: Row, round_row: Row, run: Row, approval: Row | None, *, requested_by: str,
+                     late_by: str | None = None, lapsed_reason: str | None = None) -> SlackMessage:
+    zone = campaign["timezone"]
+    verdict = ":white_check_mark: *Pre-flight passed*" if run["passed"] else ":no_entry: *Pre-flight failed: round blocked*"
+    who = "scheduled" if requested_by == "system" else f"run by <@{requested_by}>"
+    lines = [f"{verdict} — {round_title(campaign, round_row)} ({who}, {when(run['ran_at'], zone)})"]
+    for check in run["checks"]:
+        lines.append(f"{CHECK_EMOJI[check['status']]} *{check['label']}*: {check['reason']}")
+    out: list[dict[str, Any]] = [_section("\n".join(lines))]
+    notes = []
+    if late_by:
+        notes.append(f":hourglass: This pre-flight ran late (due {late_by} ago).")
+    if lapsed_reason:
+        notes.append(f":warning: The earlier approval lapsed: {lapsed_reason}. Approve again to send.")
+    if approval is not None:
+        notes.append(f":large_green_circle: Approved by <@{approval['approved_by']}> at {when(approval['approved_at'], zone)}; still valid.")
+    elif run["passed"] and campaign["approval_policy"] == "required":
+        notes.append("It goes out only if an approver approves it before the launch window closes.")
+    elif run["passed"]:
+        notes.append("Approval is automatic for this campaign: it goes out at its instant unless held.")
+    else:
+        notes.append(f"Fix the failing checks, then run `/campaign preflight \"{campaign['name']}\" {round_row['number']}` again.")
+    out.append(_context(" ".join(notes)))
+    can_approve = run["passed"] and approval is None and campaign["approval_policy"] == "required"
+    out.append(round_buttons(campaign, round_row, preflight_block_id(run["id"]), approve=can_approve))
+    text = f"Pre-flight {'passed' if run['passed'] else 'failed'} for {round_title(campaign, round_row)}"
+    return SlackMessage(text=text, blocks=out,
+                        metadata=lifecycle_metadata(campaign["name"], round_row["number"], "preflight", round_row["state"]))
+
+
+def launch_confirmation(campaign: Row, round_row: Row, *, dry_run: bool, recipients: int | None, note: str | None = None) -> SlackMessage:
+    zone = campaign["timezone"]
+    if dry_run:
+        head = (f":test_tube: *Dry run: {round_title(campaign, round_row)} was NOT sent.* "
+                f"Everything up to the send call happened at {when(round_row['sent_at'], zone)}; "
+                "SEND_MODE=dry-run skips the call to Mailjet.")
+    else:
+        head = (f":rocket: *{round_title(campaign, round_row)} sent* at {when(round_row['sent_at'], zone)} — "
+                f"Mailjet campaign {round_row['mailjet_campaign_id']}, {recipients if recipients is not None else round_row['recipient_count']:,} recipients.")
+    body = [_section(head)]
+    if note:
+        body.append(_context(note))
+    return SlackMessage(text=head.replace("*", ""), blocks=body,
+                        metadata=lifecycle_metadata(campaign["name"], round_row["number"], "launch", round_row["state"]))

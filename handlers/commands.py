@@ -14,6 +14,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot import controls
 from bot.campaigns import create_campaign
 from bot.commands import USAGE, Command, CommandError, help_text, parse
 from bot.logs import get_logger
@@ -157,3 +158,105 @@ async def new_campaign(invocation: Invocation) -> Reply:
     lines.append("I am splitting the master list and creating each round's list and draft in Mailjet now; "
                  f"the channel will be told when it is done. `/campaign status \"{new.name}\"` shows progress.")
     return Reply("\n".join(lines))
+
+
+# --- controls -------------------------------------------------------------------------------
+
+async def _target(invocation: Invocation) -> controls.Target:
+    async with invocation.services.pool.acquire() as connection:
+        try:
+            return await controls.find_round(connection, name=invocation.command.name, number=invocation.command.round)
+        except controls.Refused as exc:
+            raise CommandError(str(exc), invocation.command.subcommand) from None
+
+
+async def _campaign_rounds(invocation: Invocation) -> tuple[Any, list[Any]]:
+    """The campaign and the rounds a hold/resume applies to: one, or all of them."""
+    campaign = await load_campaign(invocation, invocation.command.name or "")
+    async with invocation.services.pool.acquire() as connection:
+        rounds = list(await connection.fetch(Q.rounds_of_campaign, campaign["id"]))
+    if invocation.command.round is not None:
+        rounds = [r for r in rounds if r["number"] == invocation.command.round]
+        if not rounds:
+            raise CommandError(f"*{campaign['name']}* has no round {invocation.command.round}", invocation.command.subcommand)
+    return campaign, rounds
+
+
+def _refused(exc: controls.Refused) -> Reply:
+    return Reply(f":no_entry_sign: {exc}")
+
+
+@subcommand("preflight")
+async def preflight(invocation: Invocation) -> Reply:
+    target = await _target(invocation)
+    try:
+        return Reply(await controls.preflight_now(invocation.services, target, invocation.user_id))
+    except controls.Refused as exc:
+        return _refused(exc)
+
+
+@subcommand("approve")
+async def approve(invocation: Invocation) -> Reply:
+    target = await _target(invocation)
+    try:
+        return Reply(await controls.approve(invocation.services, target, invocation.user_id))
+    except controls.Refused as exc:
+        return _refused(exc)
+
+
+@subcommand("hold")
+async def hold(invocation: Invocation) -> Reply:
+    campaign, rounds = await _campaign_rounds(invocation)
+    try:
+        return Reply(await controls.hold(invocation.services, campaign, rounds, invocation.user_id, invocation.command.reason))
+    except controls.Refused as exc:
+        return _refused(exc)
+
+
+@subcommand("resume")
+async def resume(invocation: Invocation) -> Reply:
+    campaign, rounds = await _campaign_rounds(invocation)
+    try:
+        return Reply(await controls.resume(invocation.services, campaign, rounds, invocation.user_id))
+    except controls.Refused as exc:
+        return _refused(exc)
+
+
+@subcommand("cancel")
+async def cancel(invocation: Invocation) -> Reply:
+    """Asks to confirm with a button of its own; the click (cancel_round) does the cancelling."""
+    target = await _target(invocation)
+    round_row = target.round
+    if round_row["state"] not in controls.UNSENT:
+        return Reply(f":no_entry_sign: round {round_row['number']} is {round_row['state']}; only an unsent round can be cancelled")
+    reason = invocation.command.reason or ""
+    text = (f"Cancel round {round_row['number']} of *{target.campaign['name']}* "
+            f"(sends {blocks.when(round_row['scheduled_at'], target.campaign['timezone'])})?"
+            + (f" Reason: {reason}" if reason else ""))
+    button = blocks.cancel_button(target.campaign, round_row, reason)
+    return Reply(text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}, button])
+
+
+@subcommand("reschedule")
+async def reschedule(invocation: Invocation) -> Reply:
+    target = await _target(invocation)
+    try:
+        return Reply(await controls.reschedule(invocation.services, target, invocation.user_id, invocation.command.extra["instant"]))
+    except controls.Refused as exc:
+        return Reply(f":no_entry_sign: {exc}\nUsage: `{USAGE['reschedule']}`")
+
+
+@subcommand("freeze")
+async def freeze(invocation: Invocation) -> Reply:
+    try:
+        return Reply(await controls.set_freeze(invocation.services, invocation.user_id, frozen=True, reason=invocation.command.reason))
+    except controls.Refused as exc:
+        return _refused(exc)
+
+
+@subcommand("unfreeze")
+async def unfreeze(invocation: Invocation) -> Reply:
+    try:
+        return Reply(await controls.set_freeze(invocation.services, invocation.user_id, frozen=False, reason=None))
+    except controls.Refused as exc:
+        return _refused(exc)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from jobs.engine import Executor
+from jobs.launch import run_launch
+from jobs.preflight import run_preflight_stage
 from jobs.stages import run_prelaunch, run_warning
 
 EXECUTORS: dict[str, Executor] = {
     "prelaunch": run_prelaunch,
+    "preflight": run_preflight_stage,
     "warning": run_warning,
+    "launch": run_launch,
 }

@@ -31,7 +31,12 @@ async def run_prelaunch(ctx: StageContext) -> Outcome:
     queued = await outbox.post_round_parent(
         ctx.connection, round_id=ctx.round["id"], channel=ctx.campaign["channel"], message=message, now=ctx.now
     )
-    return Outcome.done(posted=queued, late=ctx.is_late)
+    if not queued:
+        # Rescheduled: the parent exists already; show the new instant in place.
+        await outbox.update_round_parent(
+            ctx.connection, round_id=ctx.round["id"], channel=ctx.campaign["channel"], message=message, now=ctx.now
+        )
+    return Outcome.done(posted=queued, updated=not queued, late=ctx.is_late)
 
 
 async def run_warning(ctx: StageContext) -> Outcome:
@@ -41,10 +46,11 @@ async def run_warning(ctx: StageContext) -> Outcome:
         return Outcome.skipped(f"round is {ctx.round['state']}")
     frozen = (await ctx.connection.fetchrow(Q.freeze_state))["frozen"]
     approval = await ctx.connection.fetchrow(Q.live_approval, ctx.round["id"])
-    minutes = _minutes(ctx.round["scheduled_at"] - ctx.now)
-    message = blocks.launch_warning(ctx.campaign, ctx.round, frozen=frozen, minutes=minutes, approval=approval)
+    message = blocks.launch_warning(ctx.campaign, ctx.round, frozen=frozen,
+                                    sends_in=ctx.round["scheduled_at"] - ctx.now, approval=approval)
     await outbox.post_in_round_thread(
-        ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:warning",
+        ctx.connection, round_id=ctx.round["id"],
+        key=f"round:{ctx.round['id']}:warning:{int(ctx.round['scheduled_at'].timestamp())}",
         channel=ctx.campaign["channel"], message=message, now=ctx.now,
     )
     return Outcome.done(state=ctx.round["state"])

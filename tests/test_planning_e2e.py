@@ -84,12 +84,17 @@ async def test_plan_split_lists_drafts_and_threaded_stages(bot_factory, slack, m
     await slack.wait_for(lambda: stage_messages(slack, "warning", 1), timeout=10)
     await asyncio.sleep(1.0)  # anything duplicated would have arrived by now
 
+    await asyncio.sleep(0.5)
+    states = {r["number"]: r["state"] for r in await connection.fetch("SELECT number, state FROM rounds")}
+    assert states == {1: "ready", 2: "ready", 3: "planned"}  # pre-flight ran for rounds 1 and 2 and passed
     for number in (1, 2, 3):
         parents = stage_messages(slack, "prelaunch", number)
         assert len(parents) == 1
         parent = parents[0]
         assert parent.thread_ts is None
-        assert lifecycle(parent) == {"campaign": "Autumn Letter", "round": number, "stage": "prelaunch", "state": "planned"}
+        # Updated in place as the round moves on: the metadata carries its current state.
+        assert lifecycle(parent) == {"campaign": "Autumn Letter", "round": number, "stage": "prelaunch",
+                                     "state": states[number]}
         assert "Posted late" not in str(parent.blocks)
     warnings = stage_messages(slack, "warning", 1)
     assert len(warnings) == 1

@@ -72,16 +72,6 @@ WHERE round_id = $1 AND state = 'pending';
 INSERT INTO audit_log (at, actor, action, campaign_id, round_id, detail)
 VALUES ($1, $2, $3, $4, $5, coalesce($6, '{}'::jsonb));
 
--- name: audit_page
-SELECT a.*, r.number AS round_number
-FROM audit_log a LEFT JOIN rounds r ON r.id = a.round_id
-WHERE a.campaign_id = $1
-ORDER BY a.id DESC
-LIMIT $2 OFFSET $3;
-
--- name: audit_count
-SELECT count(*) FROM audit_log WHERE campaign_id = $1;
-
 -- name: freeze_state
 SELECT * FROM send_freeze;
 

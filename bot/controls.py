@@ -1,0 +1,240 @@
+"""What people do to rounds: pre-flight now, approve, hold, resume, cancel, reschedule, freeze.
+
+Each control runs in one transaction with the round row locked, re-checks the round's state
+(a stale or repeated click changes nothing and says why), writes the audit log, announces
+the change in the round's thread and re-renders the parent message. Roles are checked by
+the handlers before these are called; the two-person rule is checked here because it
+depends on the campaign.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from bot.schedule import STAGES, ScheduleError, format_instant, parse_instant
+from bot.services import Services
+from handlers import blocks
+from jobs.preflight import PreflightRefused, preflight_message_key, refresh_parent, run_preflight
+from storage import outbox
+from storage.audit import audit
+from storage.queries import Q
+
+UNSENT = ("planned", "ready", "blocked", "approved")
+
+
+class Refused(Exception):
+    """The control does not apply; the message says why. Nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Target:
+    campaign: asyncpg.Record
+    round: asyncpg.Record
+
+
+async def find_round(connection: asyncpg.Connection, *, round_id: int | None = None, name: str | None = None,
+                     number: int | None = None) -> Target:
+    if round_id is not None:
+        round_row = await connection.fetchrow(Q.round_by_id, round_id)
+        if round_row is None:
+            raise Refused("that round no longer exists")
+        campaign = await connection.fetchrow(Q.campaign_by_id, round_row["campaign_id"])
+        return Target(campaign, round_row)
+    campaign = await connection.fetchrow(Q.campaign_by_name, name)
+    if campaign is None:
+        raise Refused(f"there is no campaign named `{name}` (see `/campaign list`)")
+    round_row = await connection.fetchrow(Q.round_by_number, campaign["id"], number)
+    if round_row is None:
+        raise Refused(f"*{campaign['name']}* has no round {number} (it has {campaign['round_count']})")
+    return Target(campaign, round_row)
+
+
+async def _announce(connection: asyncpg.Connection, services: Services, target: Target, round_row: asyncpg.Record,
+                    *, stage: str, key: str, text: str, now: datetime) -> None:
+    await outbox.post_in_round_thread(
+        connection, round_id=round_row["id"], key=key, channel=target.campaign["channel"], now=now,
+        message=blocks.thread_note(target.campaign, round_row, stage, text),
+    )
+    await refresh_parent(connection, services, target.campaign, round_row, now)
+
+
+def _planned_check(campaign: asyncpg.Record) -> None:
+    if campaign["planning_state"] != "planned":
+        raise Refused(f"*{campaign['name']}* is not planned yet (planning {campaign['planning_state']})")
+
+
+async def preflight_now(services: Services, target: Target, user: str) -> str:
+    _planned_check(target.campaign)
+    now = services.clock.now()
+    async with services.pool.acquire() as connection, connection.transaction():
+        try:
+            run = await run_preflight(services, connection, target.campaign, target.round, requested_by=user, now=now)
+        except PreflightRefused as exc:
+            raise Refused(str(exc)) from None
+    return (f"Pre-flight {'passed' if run['passed'] else 'failed'} for round {target.round['number']} of "
+            f"*{target.campaign['name']}*; the result is in the round's thread.")
+
+
+async def approve(services: Services, target: Target, user: str, *, preflight_run_id: int | None = None) -> str:
+    now = services.clock.now()
+    campaign = target.campaign
+    if services.settings.TWO_PERSON_RULE and user == campaign["created_by"]:
+        raise Refused("the two-person rule is on: the campaign's creator cannot approve its rounds; ask another approver")
+    async with services.pool.acquire() as connection, connection.transaction():
+        round_row = await connection.fetchrow(Q.round_lock, target.round["id"])
+        number = round_row["number"]
+        if round_row["state"] == "approved":
+            existing = await connection.fetchrow(Q.live_approval, round_row["id"])
+            raise Refused(f"round {number} is already approved by <@{existing['approved_by']}> at "
+                          f"{format_instant(existing['approved_at'], campaign['timezone'])}; nothing changed")
+        if round_row["state"] != "ready":
+            reasons = {"planned": "no pre-flight has passed yet", "blocked": "its pre-flight failed; fix it and re-run pre-flight"}
+            raise Refused(f"round {number} cannot be approved: {reasons.get(round_row['state'], 'it is ' + round_row['state'])}")
+        latest = await connection.fetchrow(Q.preflight_latest, round_row["id"])
+        if latest is None or not latest["passed"]:
+            raise Refused(f"round {number} has no passing pre-flight to approve")
+        if preflight_run_id is not None and preflight_run_id != latest["id"]:
+            raise Refused(f"this button belongs to an older pre-flight (#{preflight_run_id}); pre-flight ran again since "
+                          f"(#{latest['id']}). Use the newest result's button.")
+        if campaign["approval_policy"] == "auto":
+            raise Refused("this campaign's approval is automatic; no approval is needed")
+        if now > round_row["scheduled_at"] + campaign["launch_window"]:
+            raise Refused(f"round {number}'s launch window has closed; it will not be sent")
+        approval = await connection.fetchrow(Q.approval_insert, round_row["id"], latest["id"], user, now)
+        if approval is None:
+            raise Refused(f"round {number} was approved by someone else a moment ago; nothing changed")
+        round_row = await connection.fetchrow(Q.round_transition, round_row["id"], "ready", "approved", now, None)
+        await audit(connection, now=now, actor=user, action="approved", campaign_id=campaign["id"], round_id=round_row["id"],
+                    detail={"summary": f"pre-flight #{latest['id']}", "preflight_run": latest["id"]})
+        when = format_instant(now, campaign["timezone"])
+        held = " It stays held until an approver resumes it." if round_row["held"] else ""
+        await _announce(connection, services, target, round_row, stage="preflight", now=now,
+                        key=f"round:{round_row['id']}:approved:{approval['id']}",
+                        text=f":large_green_circle: Launch approved by <@{user}> at {when}.{held}")
+        await outbox.enqueue(
+            connection, key=f"{preflight_message_key(round_row['id'], latest['id'])}:approved:{approval['id']}",
+            channel=campaign["channel"], round_id=round_row["id"], kind="update",
+            target_key=preflight_message_key(round_row["id"], latest["id"]), now=now,
+            message=blocks.preflight_result(campaign, round_row, latest, approval, requested_by=latest["requested_by"]),
+        )
+        await connection.execute(Q.stage_wake_launch, round_row["id"], now)
+    return f"Approved round {number} of *{campaign['name']}*.{held}"
+
+
+async def hold(services: Services, campaign: asyncpg.Record, rounds: list[asyncpg.Record], user: str, reason: str | None) -> str:
+    _planned_check(campaign)
+    now = services.clock.now()
+    held: list[int] = []
+    async with services.pool.acquire() as connection, connection.transaction():
+        for candidate in rounds:
+            round_row = await connection.fetchrow(Q.round_hold, candidate["id"], reason, user)
+            if round_row is None:
+                continue
+            held.append(round_row["number"])
+            await audit(connection, now=now, actor=user, action="held", campaign_id=campaign["id"], round_id=round_row["id"],
+                        detail={"summary": reason or "no reason given"})
+            await _announce(connection, services, Target(campaign, round_row), round_row, stage="alert", now=now,
+                            key=f"round:{round_row['id']}:hold:{now.timestamp()}",
+                            text=f":pause_button: Held by <@{user}>{': ' + reason if reason else ''}. "
+                                 "It will not be sent unless an approver resumes it in time.")
+    if not held:
+        states = ", ".join(f"round {r['number']} {'already held' if r['held'] else r['state']}" for r in rounds)
+        raise Refused(f"nothing to hold ({states}); nothing changed")
+    return f"Held round{'s' if len(held) > 1 else ''} {', '.join(map(str, held))} of *{campaign['name']}*."
+
+
+async def resume(services: Services, campaign: asyncpg.Record, rounds: list[asyncpg.Record], user: str) -> str:
+    now = services.clock.now()
+    resumed: list[int] = []
+    async with services.pool.acquire() as connection, connection.transaction():
+        for candidate in rounds:
+            round_row = await connection.fetchrow(Q.round_resume, candidate["id"])
+            if round_row is None:
+                continue
+            resumed.append(round_row["number"])
+            await audit(connection, now=now, actor=user, action="resumed", campaign_id=campaign["id"], round_id=round_row["id"])
+            needs = "" if round_row["state"] == "approved" or campaign["approval_policy"] == "auto" else " It still needs an approval to be sent."
+            await _announce(connection, services, Target(campaign, round_row), round_row, stage="prelaunch", now=now,
+                            key=f"round:{round_row['id']}:resume:{now.timestamp()}",
+                            text=f":arrow_forward: Hold lifted by <@{user}>.{needs}")
+            await connection.execute(Q.stage_wake_launch, round_row["id"], now)
+    if not resumed:
+        raise Refused("no held round to resume; nothing changed")
+    return f"Resumed round{'s' if len(resumed) > 1 else ''} {', '.join(map(str, resumed))} of *{campaign['name']}*."
+
+
+async def cancel(services: Services, target: Target, user: str, reason: str | None) -> str:
+    now = services.clock.now()
+    campaign = target.campaign
+    async with services.pool.acquire() as connection, connection.transaction():
+        round_row = await connection.fetchrow(Q.round_lock, target.round["id"])
+        if round_row["state"] not in UNSENT:
+            raise Refused(f"round {round_row['number']} is {round_row['state']}; only an unsent round can be cancelled")
+        detail = f"Cancelled by <@{user}>" + (f": {reason}" if reason else "")
+        round_row = await connection.fetchrow(Q.round_transition, round_row["id"], round_row["state"], "cancelled", now, detail)
+        await connection.execute(Q.approval_lapse, round_row["id"], now, "round cancelled")
+        await connection.execute(Q.stage_cancel_pending_presend, round_row["id"], now, "round cancelled")
+        await audit(connection, now=now, actor=user, action="cancelled", campaign_id=campaign["id"], round_id=round_row["id"],
+                    detail={"summary": reason or "no reason given"})
+        await _announce(connection, services, target, round_row, stage="alert", now=now,
+                        key=f"round:{round_row['id']}:cancelled", text=f":x: {detail}. It will never be sent.")
+    return f"Cancelled round {round_row['number']} of *{campaign['name']}*."
+
+
+async def reschedule(services: Services, target: Target, user: str, instant_text: str) -> str:
+    now = services.clock.now()
+    campaign = target.campaign
+    _planned_check(campaign)
+    try:
+        instant = parse_instant(instant_text, ZoneInfo(campaign["timezone"]))
+    except ScheduleError as exc:
+        raise Refused(str(exc)) from None
+    if instant <= now:
+        raise Refused(f"{format_instant(instant, campaign['timezone'])} is not in the future")
+    async with services.pool.acquire() as connection, connection.transaction():
+        round_row = await connection.fetchrow(Q.round_lock, target.round["id"])
+        number = round_row["number"]
+        if round_row["state"] not in UNSENT:
+            raise Refused(f"round {number} is {round_row['state']}; only an unsent round can be rescheduled")
+        neighbours = {r["number"]: r for r in await connection.fetch(Q.rounds_of_campaign, campaign["id"])}
+        before, after = neighbours.get(number - 1), neighbours.get(number + 1)
+        if before is not None and instant <= before["scheduled_at"]:
+            raise Refused(f"round {number} must stay after round {number - 1} ({format_instant(before['scheduled_at'], campaign['timezone'])})")
+        if after is not None and instant >= after["scheduled_at"]:
+            raise Refused(f"round {number} must stay before round {number + 1} ({format_instant(after['scheduled_at'], campaign['timezone'])})")
+        old = round_row["scheduled_at"]
+        lapsed = await connection.fetchrow(Q.approval_lapse, round_row["id"], now, "rescheduled")
+        round_row = await connection.fetchrow(Q.round_reschedule, round_row["id"], instant, now)
+        offsets = campaign["offsets"]
+        for stage in STAGES:
+            await connection.execute(Q.stage_replan, round_row["id"], stage, instant + timedelta(seconds=offsets[stage]))
+        await audit(connection, now=now, actor=user, action="rescheduled", campaign_id=campaign["id"], round_id=round_row["id"],
+                    detail={"summary": f"{old.isoformat()} → {instant.isoformat()}", "approval_cleared": lapsed is not None})
+        cleared = " Its approval was cleared: pre-flight runs again and it needs a new approval." if lapsed else " Pre-flight runs again before it."
+        await _announce(connection, services, target, round_row, stage="prelaunch", now=now,
+                        key=f"round:{round_row['id']}:reschedule:{now.timestamp()}",
+                        text=f":calendar: Rescheduled by <@{user}> from {format_instant(old, campaign['timezone'])} "
+                             f"to {format_instant(instant, campaign['timezone'])}.{cleared}")
+    return f"Round {number} of *{campaign['name']}* now sends {format_instant(instant, campaign['timezone'])}."
+
+
+async def set_freeze(services: Services, user: str, *, frozen: bool, reason: str | None) -> str:
+    now = services.clock.now()
+    async with services.pool.acquire() as connection, connection.transaction():
+        row = await connection.fetchrow(Q.freeze_set, frozen, reason, user, now)
+        if row is None:
+            raise Refused(f"sends are already {'frozen' if frozen else 'allowed'}; nothing changed")
+        await audit(connection, now=now, actor=user, action="froze all sends" if frozen else "unfroze sends",
+                    detail={"summary": reason or ""})
+        text = (f":ice_cube: <@{user}> froze every send, everywhere{': ' + reason if reason else ''}. No round goes out until an admin unfreezes."
+                if frozen else f":sunny: <@{user}> unfroze sends. Approved rounds still inside their launch window go out now (once).")
+        await outbox.enqueue(connection, key=f"freeze:{now.timestamp()}:{frozen}", channel=services.settings.CAMPAIGN_CHANNEL,
+                             now=now, message=outbox.SlackMessage(text=text))
+        if not frozen:
+            await connection.execute(Q.stage_wake_launch, None, now)
+    return "Froze every send." if frozen else "Unfroze sends."
+

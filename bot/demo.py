@@ -1,0 +1,1021 @@
+"""`campaign-bot demo`: the whole product on this machine, no Slack or Mailjet account needed.
+
+What runs:
+
+* an embedded PostgreSQL in a temporary directory (deleted at the end);
+* the Slack and Mailjet stand-ins (standins/), in this process, on 127.0.0.1; the Mailjet one
+  is seeded with a small, realistic account (a sender, a master list, a template draft);
+* the real bot, `campaign-bot run`, as a subprocess configured through its environment exactly
+  as a user runs it (SEND_MODE=dry-run); its log goes to a file in the temporary directory;
+* a scripted conversation in the campaign channel, on a compressed timeline, with the channel
+  printed as a readable transcript.
+
+The conversation is a list of `Step`s built with small helpers (`type_command`, `click`,
+`wait_until`, `pause`, `remember`, `say`), so later work can extend `default_script` with
+approvals, holds, sends and reports without touching the machinery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO, TypeVar, Union
+
+import aiohttp
+
+from bot.schedule import format_duration
+from standins.mailjet import MailjetStandin
+from standins.slack import Message, SlackStandin
+from storage.database import EmbeddedPostgres
+
+# --------------------------------------------------------------------------- the demo account
+
+OPERATOR, APPROVER, ADMIN = "U0OPERATOR", "U0APPROVER", "U0ADMIN"
+USER_NAMES = {OPERATOR: "operator", APPROVER: "approver", ADMIN: "admin", "U0BOT": "campaign-bot"}
+CHANNEL_NAME = "_traction"
+CHANNEL_ID = "C0TRACTION"  # the Slack stand-in's default channel
+MAILJET_KEY, MAILJET_SECRET = "demo-mailjet-key", "demo-mailjet-secret-0123456789"
+SENDER_EMAIL, SENDER_NAME = "letters@example.com", "Example Letters"
+CAMPAIGN = "Winter Letter"
+TEMPLATE_HTML = (
+    "<h1>Our winter letter</h1>"
+    "<p>Hello, here is what happened this season.</p>"
+    '<p><a href="https://example.com/winter?utm_source=mailjet">Read the full letter</a></p>'
+    '<p style="font-size:small">You get this because you signed up. [[UNSUB_LINK_EN]]</p>'
+)
+TEMPLATE_TEXT = "Hello, here is what happened this season: https://example.com/winter\n\nUnsubscribe: [[UNSUB_LINK_EN]]"
+
+# The timeline at speed 1: round 1 sends 35 s after it is planned, rounds 10 s apart.
+FIRST_ROUND_IN = 35.0
+ROUND_SPACING = 10.0
+ROUNDS = 3
+OFFSETS = {"prelaunch": -20.0, "preflight": -15.0, "warning": -10.0, "wrapup": 10.0, "cleanup": 20.0}
+WINDOW = 120.0
+MIN_SPEED = 0.2  # below this the pre-launch stage would be due before planning (about 1 s) is done
+
+READY_TIMEOUT = 45.0
+COMMAND_REPLY_TIMEOUT = 15.0
+STAGE_MARGIN = 20.0  # how long past a stage's due instant the demo waits for its message
+SHUTDOWN_GRACE_SECONDS = 5.0
+LOG_TAIL_LINES = 25
+
+
+class DemoFailure(Exception):
+    """The demo cannot go on; the message says why (the bot log's tail is shown with it)."""
+
+
+# --------------------------------------------------------------------------- rendering Slack to text
+
+EMOJI = {
+    "alarm_clock": "⏰", "bar_chart": "📊", "boom": "💥", "broom": "🧹", "calendar": "📅",
+    "construction": "🚧", "email": "📧", "hourglass": "⌛", "hourglass_flowing_sand": "⏳",
+    "ice_cube": "🧊", "large_green_circle": "🟢", "mailbox_with_mail": "📬", "no_entry": "⛔",
+    "pause_button": "⏸", "rotating_light": "🚨", "spiral_calendar_pad": "🗓", "white_check_mark": "✅",
+    "warning": "⚠️", "x": "❌", "tada": "🎉", "lock": "🔒", "bust_in_silhouette": "👤",
+    "heavy_check_mark": "✔", "information_source": "ℹ", "chart_with_upwards_trend": "📈",
+}
+_EMOJI_RE = re.compile(r":([a-z0-9_+\-]+):")
+_LINK_RE = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
+
+
+def _slack_markup(text: str) -> str:
+    """Slack's <@U…>, <#C…|name>, <url|label> and :emoji: as plain terminal text."""
+
+    def link(match: re.Match[str]) -> str:
+        target, label = match.group(1), match.group(2)
+        if target.startswith("@"):
+            return "@" + USER_NAMES.get(target[1:], label or target[1:])
+        if target.startswith("#"):
+            return "#" + (label or target[1:])
+        if target.startswith("!"):
+            return "@" + (label or target[1:].split("^")[0])
+        return f"{label} ({target})" if label and label != target else target
+
+    text = _LINK_RE.sub(link, text)
+    text = _EMOJI_RE.sub(lambda m: EMOJI.get(m.group(1), m.group(0)), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _element_text(element: Any) -> str:
+    if isinstance(element, dict):
+        if isinstance(element.get("text"), dict):
+            return str(element["text"].get("text") or "")
+        if isinstance(element.get("text"), str):
+            return element["text"]
+        if element.get("type") == "image":
+            return f"[image: {element.get('alt_text', '')}]"
+        if isinstance(element.get("elements"), list):  # rich_text sections and lists
+            return "".join(_element_text(e) for e in element["elements"])
+        if element.get("type") == "user":
+            return f"<@{element.get('user_id', '')}>"
+        if element.get("type") == "link":
+            return str(element.get("text") or element.get("url") or "")
+    return ""
+
+
+def _button(element: dict) -> str:
+    label = _element_text(element) or element.get("action_id", "button")
+    extra = " (asks to confirm)" if element.get("confirm") else ""
+    return f"[ {label} ]{extra}"
+
+
+def render_blocks(blocks: Sequence[dict] | None, text: str | None) -> list[str]:
+    """Block Kit as plain lines: section text, fields as `Name: value`, context, buttons."""
+    if not blocks:
+        return (_slack_markup(text or "")).splitlines() or [""]
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "section":
+            if block.get("text"):
+                lines.extend(_element_text(block).splitlines())
+            for item in block.get("fields") or []:
+                name, sep, value = _element_text(item).partition("\n")
+                if sep:
+                    lines.append(f"{name.strip().strip('*')}: {' / '.join(value.splitlines())}")
+                else:
+                    lines.append(name)
+            accessory = block.get("accessory") or {}
+            if accessory.get("type") == "button":
+                lines.append(_button(accessory))
+        elif kind == "header":
+            lines.append(f"*{_element_text(block)}*")
+        elif kind == "context":
+            lines.append(" · ".join(t for t in (_element_text(e) for e in block.get("elements") or []) if t))
+        elif kind == "actions":
+            buttons = [_button(e) for e in block.get("elements") or [] if e.get("type") == "button"]
+            others = [f"[{e.get('type')}]" for e in block.get("elements") or [] if e.get("type") != "button"]
+            lines.append(" ".join(buttons + others))
+        elif kind == "divider":
+            lines.append("─" * 24)
+        elif kind == "image":
+            lines.append(f"[image: {block.get('alt_text') or block.get('title', {}).get('text', '')}]")
+        elif kind == "rich_text":
+            lines.extend(_element_text(block).splitlines())
+        elif kind == "input":
+            lines.append(f"[input: {_element_text(block.get('label') or {}) if isinstance(block.get('label'), dict) else ''}]")
+        else:
+            lines.append(f"[{kind} block]")
+    return [_slack_markup(line) for line in lines] or [""]
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(_slack_markup(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Transcript:
+    """Prints the channel as it happens: posts, thread replies, updates, ephemeral replies.
+
+    Registered as `SlackStandin.on_event` (and `MailjetStandin.on_event` for a line per object
+    the bot creates there). Never raises: a printing problem must not disturb the stand-ins.
+    """
+
+    def __init__(self, out: TextIO, *, viewer: str = OPERATOR, width: int | None = None):
+        self.out = out
+        self.viewer = viewer
+        columns = width or shutil.get_terminal_size((100, 24)).columns
+        self.width = max(60, min(columns, 120))
+        self.envelope_users: dict[str, str] = {}
+        self.current_actor = viewer
+        self._rendered: dict[str, list[str]] = {}
+        self._labels: dict[str, str] = {}
+        self.lines_written = 0
+
+    # -- low level
+
+    def write(self, text: str = "") -> None:
+        try:
+            self.out.write(text + "\n")
+        except UnicodeEncodeError:
+            encoding = getattr(self.out, "encoding", None) or "ascii"
+            self.out.write(text.encode(encoding, "replace").decode(encoding) + "\n")
+        with contextlib.suppress(Exception):
+            self.out.flush()
+        self.lines_written += 1
+
+    def _entry(self, marker: str, lines: Sequence[str], *, indent: int = 0, at: float | None = None) -> None:
+        """`HH:MM:SS <marker> first line`, the rest aligned under the first line, wrapped."""
+        stamp = time.strftime("%H:%M:%S", time.localtime(at if at is not None else time.time()))
+        head = f"{stamp} {' ' * indent}{marker}"
+        hang = " " * (len(head) + 1 if marker else len(head))
+        body = list(lines) or [""]
+        first = True
+        for line in body:
+            prefix = (head + " ") if first else hang
+            wrapped = textwrap.wrap(line, width=max(self.width - len(hang), 30), break_long_words=False,
+                                    break_on_hyphens=False, subsequent_indent="  " if line.startswith(("•", "-")) else "")
+            for i, piece in enumerate(wrapped or [""]):
+                self.write((prefix if i == 0 else hang) + piece)
+            first = False
+
+    # -- what the demo itself says
+
+    def caption(self, text: str) -> None:
+        self.write()
+        self._entry("▶", [text])
+
+    def note(self, text: str) -> None:
+        self._entry("·", [text])
+
+    def ok(self, text: str) -> None:
+        self._entry("✔", [text])
+
+    def fail(self, text: str) -> None:
+        self._entry("✗", [text])
+
+    def rule(self, title: str = "") -> None:
+        self.write()
+        self.write(f"── {title} " + "─" * max(self.width - len(title) - 4, 4) if title else "─" * self.width)
+
+    # -- stand-in events
+
+    def on_slack_event(self, kind: str, data: dict) -> None:
+        try:
+            handler = getattr(self, f"_slack_{kind}", None)
+            if handler is not None:
+                handler(data)
+        except Exception as exc:  # noqa: BLE001 - never break the stand-in over a printing problem
+            self.write(f"(could not show a {kind} event: {type(exc).__name__}: {exc})")
+
+    def on_mailjet_event(self, kind: str, data: dict) -> None:
+        try:
+            if kind == "list_created":
+                self._entry("[mailjet]", [f"contacts list “{data.get('Name')}” created (id {data.get('ID')})"], indent=2)
+            elif kind == "draft_created":
+                self._entry("[mailjet]", [f"draft “{data.get('Title')}” created (id {data.get('ID')}, "
+                                          f"list {data.get('ContactsListID')})"], indent=2)
+            elif kind == "send":
+                self._entry("[mailjet] ✉", [f"campaign {data.get('campaign_id')} SENT from draft {data.get('draft_id')} "
+                                            f"to {data.get('recipients')} recipients of list {data.get('list_id')}"], indent=2)
+        except Exception as exc:  # noqa: BLE001 - the Mailjet stand-in does not guard its observer
+            self.write(f"(could not show a Mailjet {kind} event: {type(exc).__name__}: {exc})")
+
+    def label_of(self, ts: str | None) -> str:
+        return self._labels.get(ts or "", "an earlier message")
+
+    def _slack_message(self, data: dict) -> None:
+        lines = render_blocks(data.get("blocks"), data.get("text"))
+        ts = data.get("ts") or ""
+        self._rendered[ts] = lines
+        self._labels[ts] = _short(data.get("text") or lines[0], 50)
+        at = float(ts) if ts else None
+        if data.get("thread_ts"):
+            also = " (also sent to the channel)" if data.get("reply_broadcast") else ""
+            self._entry("↳", [f"in the thread of “{self.label_of(data['thread_ts'])}”{also}", *lines], indent=2, at=at)
+        else:
+            self._entry(f"#{self._channel(data.get('channel'))}", lines, at=at)
+
+    def _slack_update(self, data: dict) -> None:
+        ts = data.get("ts") or ""
+        lines = render_blocks(data.get("blocks"), data.get("text"))
+        before = self._rendered.get(ts, [])
+        self._rendered[ts] = lines
+        changed = [line for line in lines if line not in before]
+        state = ((data.get("metadata") or {}).get("event_payload") or {}).get("state")
+        if not changed:
+            changed = [f"(no visible change{f'; state {state}' if state else ''})"]
+        elif len(changed) > max(3, len(lines) * 2 // 3):
+            changed = lines
+        indent = 2 if data.get("thread_ts") else 0
+        self._entry("✎ updated:", [f"“{self.label_of(ts)}”", *changed], indent=indent)
+
+    def _slack_ephemeral(self, data: dict) -> None:
+        lines = render_blocks(data.get("blocks"), data.get("text"))
+        self._entry(self._only(data.get("user")), lines, indent=2 if data.get("thread_ts") else 0)
+
+    def _slack_response(self, data: dict) -> None:
+        lines = render_blocks(data.get("blocks"), data.get("text"))
+        user = self.envelope_users.get(data.get("envelope_id") or "", self.current_actor)
+        if data.get("delete_original"):
+            self._entry(self._only(user), ["(the message with the button was removed)"])
+            return
+        marker = "(to the channel)" if data.get("response_type") == "in_channel" else self._only(user)
+        if data.get("replace_original"):
+            lines = ["(replaces the message with the button)", *lines]
+        self._entry(marker, lines)
+
+    def _slack_home(self, data: dict) -> None:
+        blocks = (data.get("view") or {}).get("blocks") or []
+        self._entry("[home]", [f"App Home of @{self._name(data.get('user_id'))} refreshed ({len(blocks)} blocks)"], indent=2)
+
+    def _slack_view_open(self, data: dict) -> None:
+        view = data.get("view") or {}
+        title = _element_text({"text": view.get("title")}) if isinstance(view.get("title"), dict) else ""
+        self._entry("[form]", [f"a form opened: “{title}”", *render_blocks(view.get("blocks"), "")], indent=2)
+
+    def _slack_upload(self, data: dict) -> None:
+        where = f"in the thread of “{self.label_of(data.get('thread_ts'))}”" if data.get("thread_ts") else "in the channel"
+        comment = f": {_short(data['initial_comment'], 80)}" if data.get("initial_comment") else ""
+        self._entry("📎", [f"{data.get('title') or data.get('filename')} ({data.get('length')} bytes) {where}{comment}"],
+                    indent=2 if data.get("thread_ts") else 0)
+
+    def _only(self, user: str | None) -> str:
+        return "(only you)" if user in (None, "", self.viewer) else f"(only @{self._name(user)})"
+
+    @staticmethod
+    def _name(user: str | None) -> str:
+        return USER_NAMES.get(user or "", (user or "someone").lower())
+
+    @staticmethod
+    def _channel(channel: str | None) -> str:
+        return CHANNEL_NAME if channel in (CHANNEL_ID, None) else str(channel)
+
+
+# --------------------------------------------------------------------------- the bot subprocess
+
+
+def _campaign_bot_executable() -> str:
+    found = Path(sys.executable).parent / "campaign-bot"
+    if found.exists():
+        return str(found)
+    on_path = shutil.which("campaign-bot")
+    if on_path:
+        return on_path
+    raise DemoFailure(f"cannot find the campaign-bot command next to {sys.executable} or on PATH; "
+                      "install the project (pip install -e .) first")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the bot gets SIGTERM if the demo process dies without cleaning up (kill -9)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class BotProcess:
+    """`campaign-bot run` as a user starts it, configured only through its environment."""
+
+    def __init__(self, *, env: dict[str, str], workdir: Path, port: int):
+        self.env = env
+        self.workdir = workdir
+        self.port = port
+        self.log_path = workdir / "bot.log"
+        self.process: asyncio.subprocess.Process | None = None
+        self.exit_code_problem: str | None = None
+        self._log_handle: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def exited(self) -> int | None:
+        return None if self.process is None else self.process.returncode
+
+    async def start(self) -> None:
+        self._log_handle = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        kwargs: dict[str, Any] = {}
+        if sys.platform.startswith("linux"):
+            kwargs["preexec_fn"] = _die_with_parent
+        self.process = await asyncio.create_subprocess_exec(
+            _campaign_bot_executable(), "run", env=self.env, cwd=str(self.workdir),
+            stdin=asyncio.subprocess.DEVNULL, stdout=self._log_handle, stderr=self._log_handle,
+            # Its own session: Ctrl-C in the terminal reaches the demo only, which then stops
+            # the bot in order (before the database it uses).
+            start_new_session=True, **kwargs,
+        )
+
+    async def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session:
+            while time.monotonic() < deadline:
+                if self.exited is not None:
+                    raise DemoFailure(f"campaign-bot exited during start-up with code {self.exited}")
+                try:
+                    async with session.get(f"{self.url}/readyz") as response:
+                        if response.status == 200:
+                            return
+                        last = f"{response.status} {await response.text()}"
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    last = type(exc).__name__
+                await asyncio.sleep(0.2)
+        raise DemoFailure(f"campaign-bot was not ready within {timeout:.0f} s (last /readyz: {last})")
+
+    async def stop(self, timeout: float) -> int | None:
+        """SIGTERM, wait; SIGKILL if it does not exit in time. Returns the exit code."""
+        code = None
+        if self.process is not None:
+            if self.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.send_signal(signal.SIGTERM)
+                try:
+                    code = await asyncio.wait_for(self.process.wait(), timeout)
+                except asyncio.TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        self.process.kill()
+                    await self.process.wait()
+                    code = None
+            else:
+                code = self.process.returncode
+        self.close_log()
+        return code
+
+    def kill_now(self) -> None:
+        """Last resort (a second Ctrl-C during clean-up): no waiting."""
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+        self.close_log()
+
+    def close_log(self) -> None:
+        if self._log_handle is not None:
+            with contextlib.suppress(Exception):
+                self._log_handle.close()
+            self._log_handle = None
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
+        try:
+            raw = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return ["(no bot log)"]
+        return [_readable_log_line(line) for line in raw]
+
+
+def _readable_log_line(line: str) -> str:
+    """A JSON log line as `HH:MM:SS level event key=value …`; anything else as it is."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    stamp = str(record.pop("timestamp", ""))[11:19]
+    level = str(record.pop("level", "")).upper()
+    event = record.pop("event", "")
+    rest = " ".join(f"{k}={v}" for k, v in record.items() if k not in ("logger",))
+    return f"{stamp} {level:<7} {event} {rest}".rstrip()
+
+
+# --------------------------------------------------------------------------- steps
+
+T = TypeVar("T")
+Resolvable = Union[T, Callable[["Demo"], T]]
+
+
+def resolve(value: Resolvable[T], demo: Demo) -> T:
+    return value(demo) if callable(value) else value  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One beat of the script: a caption printed first (if any), then an action."""
+
+    caption: Resolvable[str] | None
+    action: Callable[[Demo], Awaitable[Any]]
+
+    async def run(self, demo: Demo) -> None:
+        if self.caption is not None:
+            demo.transcript.caption(resolve(self.caption, demo))
+        await self.action(demo)
+
+
+def type_command(text: Resolvable[str], user: str = OPERATOR, *, caption: Resolvable[str] | None = None,
+                 remember: str | None = None, timeout: float = COMMAND_REPLY_TIMEOUT) -> Step:
+    """`user` types `/campaign <text>`; the step waits for the bot's (ephemeral) answer."""
+
+    async def action(demo: Demo) -> None:
+        reply = await demo.send_command(resolve(text, demo), user, timeout=timeout)
+        if remember:
+            demo.vars[remember] = reply
+
+    default = lambda demo: f"{Transcript._name(user)} types: /campaign {resolve(text, demo)}"  # noqa: E731
+    return Step(caption if caption is not None else default, action)
+
+
+def click(action_id: str, value: Resolvable[str], user: str = APPROVER, message_ts: Resolvable[str | None] = None,
+          *, caption: Resolvable[str] | None = None, timeout: float = COMMAND_REPLY_TIMEOUT) -> Step:
+    """`user` clicks the button `action_id` (with `value`, the round id) on the channel message
+    `message_ts` (None: on an ephemeral message); the step waits for the click to be acknowledged."""
+
+    async def action(demo: Demo) -> None:
+        await demo.click(action_id, resolve(value, demo), user, resolve(message_ts, demo), timeout=timeout)
+
+    def default(demo: Demo) -> str:
+        ts = resolve(message_ts, demo)
+        where = f" on “{demo.transcript.label_of(ts)}”" if ts else ""
+        return f"{Transcript._name(user)} clicks {demo.button_label(action_id, ts)}{where}"
+
+    return Step(caption if caption is not None else default, action)
+
+
+def wait_until(predicate: Callable[[Demo], Any], timeout: Resolvable[float], *, caption: Resolvable[str] | None = None,
+               what: str | None = None, remember: str | None = None) -> Step:
+    """Wait (real time) until `predicate(demo)` is truthy; a timeout fails the demo."""
+
+    async def action(demo: Demo) -> None:
+        value = await demo.wait_for(lambda: predicate(demo), resolve(timeout, demo),
+                                    what or (resolve(caption, demo) if caption else "a condition"))
+        if remember:
+            demo.vars[remember] = value
+
+    return Step(caption, action)
+
+
+def pause(seconds: float, caption: Resolvable[str] | None = None) -> Step:
+    """Let the timeline run for `seconds` (scaled by the demo's speed)."""
+
+    async def action(demo: Demo) -> None:
+        await demo.sleep(seconds * demo.speed)
+
+    return Step(caption, action)
+
+
+def remember(key: str, compute: Callable[[Demo], Any], caption: Resolvable[str] | None = None) -> Step:
+    """Compute something at run time (an instant, an id) for later steps: `demo.vars[key]`."""
+
+    async def action(demo: Demo) -> None:
+        demo.vars[key] = compute(demo)
+
+    return Step(caption, action)
+
+
+def say(text: Resolvable[str]) -> Step:
+    async def action(demo: Demo) -> None:
+        demo.transcript.note(resolve(text, demo))
+
+    return Step(None, action)
+
+
+# --------------------------------------------------------------------------- the run-time context
+
+
+@dataclass
+class Account:
+    sender: str
+    master_list: int
+    template_draft: int
+    contacts: list[int]
+    unsubscribed: set[int]
+    excluded: set[int]
+
+
+def seed_account(mailjet: MailjetStandin) -> Account:
+    mailjet.add_sender(SENDER_EMAIL, name=SENDER_NAME)
+    mailjet.add_sender("no-reply@example.com", name="Example (no reply)", status="Inactive")
+    master = mailjet.create_list("Customers (all)")
+    first = 1001
+    unsubscribed, excluded = {first + 4, first + 17}, {first + 23}
+    contacts = mailjet.add_contacts(master, 60, start_id=first, domain="example.com",
+                                    unsubscribed=unsubscribed, excluded=excluded)
+    template = mailjet.create_draft(title="Winter letter (template)", subject="Our winter letter",
+                                    sender_email=SENDER_EMAIL, sender_name=SENDER_NAME,
+                                    html=TEMPLATE_HTML, text=TEMPLATE_TEXT)
+    return Account(SENDER_EMAIL, master, template, contacts, unsubscribed, excluded)
+
+
+@dataclass
+class Demo:
+    """What steps act on: the stand-ins, the bot, the transcript, and `vars` shared between steps."""
+
+    speed: float
+    slack: SlackStandin
+    mailjet: MailjetStandin
+    bot: BotProcess
+    account: Account
+    transcript: Transcript
+    vars: dict[str, Any] = field(default_factory=dict)
+
+    # -- time
+
+    def scaled(self, seconds: float) -> float:
+        return seconds * self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.check_bot()
+            await asyncio.sleep(min(left, 0.2))
+
+    # -- acting
+
+    def check_bot(self) -> None:
+        if self.bot.exited is not None:
+            raise DemoFailure(f"campaign-bot exited unexpectedly with code {self.bot.exited}")
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            self.check_bot()
+            if time.monotonic() >= deadline:
+                raise DemoFailure(f"timed out after {timeout:.0f} s waiting for {what}")
+            await asyncio.sleep(0.05)
+
+    async def send_command(self, text: str, user: str, *, timeout: float) -> dict:
+        self.check_bot()
+        self.transcript.current_actor = user
+        envelope = await self.slack.send_slash_command(text, user_id=user, user_name=Transcript._name(user))
+        self.transcript.envelope_users[envelope] = user
+        return await self.wait_for(
+            lambda: next((r for r in self.slack.responses
+                          if r.get("envelope_id") == envelope and (r.get("text") or r.get("blocks"))), None),
+            timeout, f"campaign-bot's answer to `/campaign {text}`")
+
+    async def click(self, action_id: str, value: str, user: str, message_ts: str | None, *, timeout: float) -> dict:
+        self.check_bot()
+        self.transcript.current_actor = user
+        envelope = await self.slack.send_block_action(action_id, value, user_id=user, channel_id=CHANNEL_ID,
+                                                      message_ts=message_ts)
+        self.transcript.envelope_users[envelope] = user
+        return await self.wait_for(lambda: self.slack.acks.get(envelope), timeout,
+                                   f"campaign-bot to acknowledge the {action_id} click")
+
+    # -- reading the channel
+
+    def lifecycle(self, stage: str, round_number: int | None = None, campaign: str = CAMPAIGN) -> list[Message]:
+        """Channel messages whose metadata says campaign/round/stage (PRODUCT.md section 8)."""
+        found = []
+        for message in self.slack.messages:
+            metadata = message.metadata or {}
+            payload = metadata.get("event_payload") or {}
+            if (metadata.get("event_type") == "campaign_lifecycle" and payload.get("campaign") == campaign
+                    and payload.get("stage") == stage and (round_number is None or payload.get("round") == round_number)):
+                found.append(message)
+        return found
+
+    def round_parent(self, number: int) -> Message | None:
+        parents = [m for m in self.lifecycle("prelaunch", number) if m.thread_ts is None]
+        return parents[0] if parents else None
+
+    def thread_reply(self, number: int, stage: str) -> Message | None:
+        parent = self.round_parent(number)
+        if parent is None:
+            return None
+        return next((m for m in self.lifecycle(stage, number) if m.thread_ts == parent.ts), None)
+
+    def button_label(self, action_id: str, message_ts: str | None) -> str:
+        message = self.slack.message_by_ts(CHANNEL_ID, message_ts) if message_ts else None
+        for block in (message.blocks if message else None) or []:
+            for element in [*(block.get("elements") or []), block.get("accessory") or {}]:
+                if isinstance(element, dict) and element.get("action_id") == action_id:
+                    return f"[ {_element_text(element) or action_id} ]"
+        return f"[ {action_id} ]"
+
+
+# --------------------------------------------------------------------------- the script
+
+
+def timeline(speed: float, now: datetime | None = None) -> dict[str, Any]:
+    """The round instants (whole seconds, UTC) and the `/campaign new` options for `speed`."""
+    now = now or datetime.now(UTC)
+    first = now.replace(microsecond=0) + timedelta(seconds=math.ceil(FIRST_ROUND_IN * speed) + 1)
+    spacing = timedelta(seconds=max(round(ROUND_SPACING * speed), 2))
+    instants = [first + spacing * i for i in range(ROUNDS)]
+    offsets = {stage: timedelta(seconds=math.copysign(max(round(abs(s) * speed), 1), s)) for stage, s in OFFSETS.items()}
+    window = timedelta(seconds=max(round(WINDOW * speed), 30))
+    return {
+        "instants": instants,
+        "offsets": offsets,
+        "at": ",".join(i.strftime("%Y-%m-%dT%H:%M:%SZ") for i in instants),
+        "offsets_text": ",".join(f"{stage}:{format_duration(delta)}" for stage, delta in offsets.items()),
+        "window_text": format_duration(window).lstrip("+"),
+    }
+
+
+def _stage_due(demo: Demo, number: int, stage: str) -> datetime:
+    plan = demo.vars["timeline"]
+    return plan["instants"][number - 1] + plan["offsets"][stage]
+
+
+def _until(due: datetime) -> float:
+    return max((due - datetime.now(UTC)).total_seconds(), 0.0) + STAGE_MARGIN
+
+
+def _hhmmss(instant: datetime) -> str:
+    return instant.astimezone().strftime("%H:%M:%S")
+
+
+def _planned_announcement(demo: Demo) -> Message | None:
+    return next((m for m in demo.slack.messages
+                 if m.thread_ts is None and f"*{CAMPAIGN}* planned" in (m.text or "")), None)
+
+
+def _new_command(demo: Demo) -> str:
+    plan = demo.vars["timeline"]
+    return (f'new "{CAMPAIGN}" list={demo.account.master_list} draft={demo.account.template_draft} '
+            f'at={plan["at"]} offsets={plan["offsets_text"]} window={plan["window_text"]}')
+
+
+def _wait_round(number: int) -> list[Step]:
+    def parent_caption(demo: Demo) -> str:
+        return (f"waiting for round {number}'s pre-launch post (due {_hhmmss(_stage_due(demo, number, 'prelaunch'))}) "
+                f"and its launch warning in the thread (due {_hhmmss(_stage_due(demo, number, 'warning'))})")
+
+    return [
+        wait_until(lambda demo: demo.round_parent(number),
+                   lambda demo: _until(_stage_due(demo, number, "prelaunch")),
+                   caption=parent_caption, what=f"round {number}'s pre-launch message", remember=f"round{number}_parent"),
+        wait_until(lambda demo: demo.thread_reply(number, "warning"),
+                   lambda demo: _until(_stage_due(demo, number, "warning")),
+                   what=f"round {number}'s launch warning in its thread", remember=f"round{number}_warning"),
+    ]
+
+
+def default_script() -> list[Step]:
+    """The conversation `campaign-bot demo` plays. Extend here (approve, hold, send, report…)."""
+    return [
+        type_command("help"),
+        type_command('new "Spring letter" list=abc'),
+        remember("timeline", lambda demo: timeline(demo.speed)),
+        say(lambda demo: f"the next command plans {ROUNDS} rounds that send at "
+                         + ", ".join(_hhmmss(i) for i in demo.vars["timeline"]["instants"])
+                         + f" (local time), every stage on a compressed timeline (speed {demo.speed:g})"),
+        type_command(_new_command, remember="planning_reply"),
+        wait_until(_planned_announcement, 30.0, what=f"the channel's “{CAMPAIGN} planned” announcement",
+                   remember="planned"),
+        type_command(f'status "{CAMPAIGN}"'),
+        type_command("list"),
+        *[step for number in range(1, ROUNDS + 1) for step in _wait_round(number)],
+        type_command(f'log "{CAMPAIGN}"'),
+    ]
+
+
+# --------------------------------------------------------------------------- running it all
+
+
+def _bot_env(*, dsn: str, slack: SlackStandin, mailjet: MailjetStandin, port: int) -> dict[str, str]:
+    own = ("SLACK_", "MAILJET_", "CAMPAIGN_", "DATABASE_URL", "PORT", "SEND_MODE", "LOG_FORMAT",
+           "DEFAULT_TIMEZONE", "TWO_PERSON_RULE", "STAGE_MAX_ATTEMPTS", "SHUTDOWN_GRACE_SECONDS")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
+    env.update({
+        "DATABASE_URL": dsn,
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_APP_TOKEN": slack.app_token,
+        "SLACK_API_URL": slack.api_url,
+        "MAILJET_API_KEY": MAILJET_KEY,
+        "MAILJET_API_SECRET": MAILJET_SECRET,
+        "MAILJET_API_URL": mailjet.api_url,
+        "CAMPAIGN_CHANNEL": f"#{CHANNEL_NAME}",
+        "SLACK_OPERATORS": OPERATOR,
+        "SLACK_APPROVERS": APPROVER,
+        "SLACK_ADMINS": ADMIN,
+        "SLACK_POST_INTERVAL_SECONDS": "0.2",
+        "LOG_FORMAT": "json",
+        "PORT": str(port),
+        "SEND_MODE": "dry-run",
+        "DEFAULT_TIMEZONE": "Europe/London",
+        "SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS),
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def _summary(demo: Demo) -> list[str]:
+    slack, mailjet = demo.slack, demo.mailjet
+    top = [m for m in slack.messages if m.thread_ts is None]
+    replies = [m for m in slack.messages if m.thread_ts is not None]
+    updates = sum(len(m.edits) for m in slack.messages)
+    round_lists = [l for l in mailjet.lists() if str(l.get("Name", "")).startswith(f"{CAMPAIGN}-round-")]
+    recipients = sum(len(mailjet.list_member_emails(l["ID"])) for l in round_lists)
+    dropped = len(demo.account.unsubscribed) + len(demo.account.excluded)
+    lines = [
+        f"“{CAMPAIGN}” planned: {len(round_lists)} rounds, {recipients} recipients split from "
+        f"{len(demo.account.contacts)} contacts ({dropped} unsubscribed or excluded were left out); "
+        f"one Mailjet list and one draft per round.",
+        f"#{CHANNEL_NAME}: {len(top)} posts, {len(replies)} thread replies, {updates} in-place updates; "
+        f"{len(slack.responses) + len(slack.ephemerals)} answers only the person who asked could see.",
+        f"each round has its pre-launch post and its launch warning in that post's thread.",
+        f"SEND_MODE=dry-run: {len(mailjet.sends)} campaigns sent to Mailjet.",
+    ]
+    return lines
+
+
+async def _keep_running(demo: Demo, *, dsn: str) -> int:
+    t = demo.transcript
+    t.rule("still running (Ctrl-C stops everything)")
+    auth = f"-H 'Authorization: Bearer {demo.slack.bot_token}'"
+    for line in [
+        f"bot:              {demo.bot.url}   curl {demo.bot.url}/readyz   ({demo.bot.url}/metrics, /healthz)",
+        f"Slack stand-in:   {demo.slack.api_url}   curl -s {auth} '{demo.slack.api_url}conversations.history?channel={CHANNEL_ID}'",
+        f"Mailjet stand-in: {demo.mailjet.api_url}v3/REST/   curl -s -u {MAILJET_KEY}:{MAILJET_SECRET} "
+        f"{demo.mailjet.api_url}v3/REST/contactslist",
+        f"database:         {dsn}",
+        f"bot log:          {demo.bot.log_path}   (tail -f it)",
+    ]:
+        t.write("  " + line)
+    interactive = _stdin_is_terminal()
+    if interactive:
+        t.write("  Type a command here to send it as the operator, e.g. /campaign status \"Winter Letter\";")
+        t.write("  start the line with approver: or admin: to act as them.")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str] = asyncio.Queue()
+    if interactive:
+        loop.add_reader(sys.stdin.fileno(), lambda: lines.put_nowait(sys.stdin.readline()))
+    try:
+        while not stop.is_set():
+            try:
+                line = await asyncio.wait_for(lines.get(), 0.5)
+            except asyncio.TimeoutError:
+                demo.check_bot()
+                continue
+            if line == "":  # end of input: stop reading, keep running
+                loop.remove_reader(sys.stdin.fileno())
+                interactive = False
+                continue
+            await _typed_line(demo, line.strip())
+    finally:
+        if interactive:
+            with contextlib.suppress(Exception):
+                loop.remove_reader(sys.stdin.fileno())
+    return 0
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+async def _typed_line(demo: Demo, line: str) -> None:
+    if not line:
+        return
+    user = OPERATOR
+    who, sep, rest = line.partition(":")
+    if sep and who.strip().lower() in ("approver", "admin", "operator"):
+        user = {"approver": APPROVER, "admin": ADMIN, "operator": OPERATOR}[who.strip().lower()]
+        line = rest.strip()
+    text = line.removeprefix("/campaign").strip()
+    demo.transcript.caption(f"{Transcript._name(user)} types: /campaign {text}")
+    try:
+        await demo.send_command(text, user, timeout=COMMAND_REPLY_TIMEOUT)
+    except DemoFailure as exc:
+        demo.transcript.fail(str(exc))
+        demo.check_bot()
+
+
+async def run_demo(keep_running: bool = False, speed: float = 1.0, *, out: TextIO | None = None,
+                   script: Sequence[Step] | None = None) -> int:
+    """Run the demo; 0 when the script played out, 1 when something failed (the reason and the
+    bot log's tail are printed). Ctrl-C (or SIGTERM) at any point stops everything in order."""
+    out = out or sys.stdout
+    transcript = Transcript(out)
+    if not speed or speed < MIN_SPEED or not math.isfinite(speed):
+        transcript.fail(f"--speed must be at least {MIN_SPEED} (planning takes about a second of real time); got {speed}")
+        return 2
+    os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    workdir = Path(tempfile.mkdtemp(prefix="campaign-bot-demo-"))
+    if os.geteuid() == 0:
+        # The embedded server runs as its own system user when we are root; it must reach its data.
+        workdir.chmod(0o755)
+    embedded = EmbeddedPostgres(data_dir=workdir / "pgdata", delete_on_close=True)
+    slack = SlackStandin()
+    mailjet = MailjetStandin(api_key=MAILJET_KEY, api_secret=MAILJET_SECRET)
+    bot: BotProcess | None = None
+    demo: Demo | None = None
+    pg_start: asyncio.Future[str] | None = None
+    started: list[str] = []
+    code = 1
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    sigterm = False
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        if task is not None:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+            sigterm = True
+
+    transcript.rule(f"campaign-bot demo (speed {speed:g})")
+    transcript.note(f"working directory {workdir}")
+    try:
+        began = time.monotonic()
+        transcript.note("starting an embedded PostgreSQL…")
+        pg_start = loop.run_in_executor(None, embedded.start)
+        dsn = await pg_start
+        started.append("postgres")
+        transcript.ok(f"PostgreSQL ready in {time.monotonic() - began:.1f} s ({dsn})")
+
+        await slack.start()
+        started.append("slack")
+        await mailjet.start()
+        started.append("mailjet")
+        account = seed_account(mailjet)
+        transcript.ok(f"Slack stand-in on {slack.api_url} (channel #{CHANNEL_NAME}; you are @operator; "
+                      f"@approver and @admin exist too)")
+        transcript.ok(f"Mailjet stand-in on {mailjet.api_url}: sender {SENDER_EMAIL}, list “Customers (all)” "
+                      f"(id {account.master_list}, {len(account.contacts)} contacts, {len(account.unsubscribed)} "
+                      f"unsubscribed, {len(account.excluded)} excluded), template draft id {account.template_draft} "
+                      f"with a link and [[UNSUB_LINK_EN]]")
+        slack.on_event = transcript.on_slack_event
+        mailjet.on_event = transcript.on_mailjet_event
+
+        port = free_port()
+        bot = BotProcess(env=_bot_env(dsn=dsn, slack=slack, mailjet=mailjet, port=port), workdir=workdir, port=port)
+        transcript.note(f"starting `campaign-bot run` on port {port}, SEND_MODE=dry-run; its log: {bot.log_path}")
+        began = time.monotonic()
+        await bot.start()
+        await bot.wait_ready(READY_TIMEOUT)
+        transcript.ok(f"campaign-bot ready in {time.monotonic() - began:.1f} s ({bot.url}/readyz → 200)")
+
+        demo = Demo(speed=speed, slack=slack, mailjet=mailjet, bot=bot, account=account, transcript=transcript)
+        transcript.rule(f"#{CHANNEL_NAME}")
+        for step in (script if script is not None else default_script()):
+            await step.run(demo)
+        await asyncio.sleep(0.5)  # let anything already on its way be printed
+
+        transcript.rule("summary")
+        for line in _summary(demo):
+            transcript.ok(line)
+        transcript.note(f"the bot's log (JSON lines): {bot.log_path}")
+        code = 0
+        if keep_running:
+            try:
+                code = await _keep_running(demo, dsn=dsn)
+            except asyncio.CancelledError:
+                # Ctrl-C is how keep-running mode ends: a clean stop, not a failure.
+                if task is not None:
+                    task.uncancel()
+                transcript.write()
+                transcript.note("stopping…")
+                code = 0
+    except DemoFailure as exc:
+        transcript.rule("demo failed")
+        transcript.fail(str(exc))
+        if bot is not None:
+            transcript.note(f"last lines of the bot log ({bot.log_path}):")
+            for line in bot.log_tail():
+                transcript.write("    " + line)
+        code = 1
+    except asyncio.CancelledError:
+        transcript.write()
+        transcript.note("interrupted: stopping everything…")
+        raise
+    finally:
+        try:
+            await _shutdown(transcript, bot, slack, mailjet, embedded, pg_start, started)
+        except BaseException:
+            # A second Ctrl-C during clean-up: no more waiting, but nothing left behind.
+            if bot is not None:
+                bot.kill_now()
+            with contextlib.suppress(Exception):
+                embedded.stop()
+            raise
+        finally:
+            if sigterm:
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(signal.SIGTERM)
+        if bot is not None and bot.exit_code_problem and code == 0:
+            transcript.fail(bot.exit_code_problem)
+            code = 1
+        if bot is not None:
+            transcript.note(f"bot log kept at {bot.log_path}")
+        else:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(workdir)
+    return code
+
+
+async def _shutdown(transcript: Transcript, bot: BotProcess | None, slack: SlackStandin, mailjet: MailjetStandin,
+                    embedded: EmbeddedPostgres, pg_start: asyncio.Future[str] | None, started: list[str]) -> None:
+    """In order: the bot (SIGTERM, it drains and exits 0), the stand-ins, the database."""
+    if bot is not None and bot.process is not None:
+        was_running = bot.exited is None
+        code = await bot.stop(SHUTDOWN_GRACE_SECONDS + 10)
+        if was_running:
+            if code == 0:
+                transcript.ok("campaign-bot stopped on SIGTERM (exit code 0)")
+            elif code is None:
+                bot.exit_code_problem = "campaign-bot did not stop on SIGTERM in time and was killed"
+            else:
+                bot.exit_code_problem = f"campaign-bot exited with code {code} on SIGTERM (expected 0)"
+    slack.on_event = None
+    mailjet.on_event = None
+    if "slack" in started:
+        await slack.stop()
+    if "mailjet" in started:
+        await mailjet.stop()
+    if pg_start is not None and not pg_start.done():
+        # Interrupted while the server was starting: let it finish starting, then stop it.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(pg_start)
+    if pg_start is not None:
+        await asyncio.to_thread(embedded.stop)
+        transcript.ok("stand-ins and PostgreSQL stopped")

@@ -1,0 +1,209 @@
+"""The launch stage: the only code that sends (PRODUCT.md invariants 2-5).
+
+1. A round found in `sending` is reconciled first: the draft's Status in Mailjet says
+   whether an earlier attempt sent it (2 → record it; 0 → it did not, release the claim;
+   anything else → failed, with an alert that says what to check). Never a second send
+   call for a draft that may have been sent.
+2. Never early: before T the stage waits for T. After T + window: `missed`, announced,
+   never sent later.
+3. Not approved (or held, or frozen) at T: wait until something changes or the window ends.
+4. The send claim is one guarded UPDATE committed on its own before the call, so a hold,
+   cancel or freeze that committed first always wins, and the intent is durable.
+5. One POST campaigndraft/{id}/send, without library retries. SEND_MODE=dry-run stops
+   here and says so.
+
+The outcome (sent, confirmation queued) commits with the stage; a crash before that
+leaves the round in `sending`, and step 1 settles it after restart.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+
+from bot import checks
+from bot.logs import get_logger
+from bot.mailjet import DRAFT_STATUS, MailjetError
+from bot.metrics import MAILJET_SENDS
+from handlers import blocks
+from jobs.engine import Outcome, StageContext
+from jobs.preflight import refresh_parent
+from storage import outbox
+from storage.audit import audit
+from storage.queries import Q
+
+log = get_logger(__name__)
+
+# How soon to look again when the outcome of a send is not known yet (Mailjet unreachable).
+RECONCILE_RETRY = timedelta(seconds=30)
+TERMINAL = ("sent", "reported", "cleaned", "cancelled", "missed", "failed")
+
+
+async def run_launch(ctx: StageContext) -> Outcome:
+    round_row, campaign, now = ctx.round, ctx.campaign, ctx.now
+    deadline = round_row["scheduled_at"] + campaign["launch_window"]
+    if round_row["state"] in TERMINAL:
+        return Outcome.skipped(f"round is {round_row['state']}")
+    if round_row["state"] == "sending":
+        return await reconcile(ctx)
+    if now < round_row["scheduled_at"]:
+        return Outcome.wait(round_row["scheduled_at"], "not before the round's instant")
+    if now > deadline:
+        return await mark_missed(ctx, why_not_sent(ctx, await _gate(ctx)))
+    gate = await _gate(ctx)
+    if gate is not None:
+        return Outcome.wait(deadline, gate)
+    if not await _draft_unchanged(ctx):
+        return Outcome.wait(deadline, "the draft changed since pre-flight; approval lapsed")
+    return await claim_and_send(ctx)
+
+
+async def _gate(ctx: StageContext) -> str | None:
+    """Why the round may not go now, or None."""
+    round_row, campaign = ctx.round, ctx.campaign
+    if (await ctx.connection.fetchrow(Q.freeze_state))["frozen"]:
+        return "sends are frozen"
+    if round_row["held"]:
+        return "the round is held"
+    if round_row["state"] == "approved":
+        return None
+    if round_row["state"] == "ready" and campaign["approval_policy"] == "auto":
+        return None
+    if round_row["state"] == "ready":
+        return "waiting for approval"
+    if round_row["state"] == "blocked":
+        return "blocked by pre-flight"
+    return "pre-flight has not passed"
+
+
+def why_not_sent(ctx: StageContext, gate: str | None) -> str:
+    window = ctx.campaign["launch_window"]
+    return (f"The launch window ({int(window.total_seconds() // 60)} min after the send instant) closed "
+            f"and the round was not sent: {gate or 'it was not ready'}. It will not be sent automatically; "
+            "reschedule it to send it later.")
+
+
+async def _draft_unchanged(ctx: StageContext) -> bool:
+    """The approved pre-flight's content hash still matches the draft in Mailjet."""
+    if ctx.round["state"] != "approved":
+        return True  # auto approval: the latest pre-flight is what counts; it passed
+    approval = await ctx.connection.fetchrow(Q.live_approval, ctx.round["id"])
+    run = await ctx.connection.fetchrow(Q.preflight_by_id, approval["preflight_run_id"])
+    mailjet = ctx.services.mailjet
+    draft = await mailjet.get_draft(ctx.round["mailjet_draft_id"])
+    content = await mailjet.get_draft_content(ctx.round["mailjet_draft_id"])
+    if checks.content_hash(draft, content) == run["content_hash"]:
+        return True
+    await ctx.connection.execute(Q.approval_lapse, ctx.round["id"], ctx.now, "the draft changed since it was approved")
+    round_row = await ctx.connection.fetchrow(Q.round_transition, ctx.round["id"], "approved", "ready", ctx.now, None)
+    await audit(ctx.connection, now=ctx.now, actor="system", action="approval lapsed", campaign_id=ctx.campaign["id"],
+                round_id=ctx.round["id"], detail={"summary": "the draft's content changed since it was approved"})
+    await outbox.post_in_round_thread(
+        ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:lapsed:{approval['id']}",
+        channel=ctx.campaign["channel"], now=ctx.now,
+        message=blocks.alert(ctx.campaign, round_row, "The draft changed in Mailjet after it was approved, so the approval "
+                             "lapsed and nothing was sent. Re-run pre-flight and approve again."),
+    )
+    await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
+    return False
+
+
+async def claim_and_send(ctx: StageContext) -> Outcome:
+    services, round_row, campaign = ctx.services, ctx.round, ctx.campaign
+    # The claim commits on its own connection before the send call: the intent is durable.
+    async with services.pool.acquire() as claim_connection:
+        claimed = await claim_connection.fetchrow(Q.round_claim_send, round_row["id"], ctx.now, services.instance_id)
+        if claimed is None:
+            # Something committed first (hold, cancel, freeze, lapse): look again soon.
+            return Outcome.wait(ctx.now + timedelta(seconds=5), "the send claim lost to a concurrent change")
+        await audit(claim_connection, now=ctx.now, actor="system", action="send claimed", campaign_id=campaign["id"],
+                    round_id=round_row["id"], detail={"summary": f"by {services.instance_id}", "dry_run": services.dry_run,
+                                                      "attempt": claimed["send_attempts"]})
+    log.info("send claimed", draft=round_row["mailjet_draft_id"], dry_run=services.dry_run)
+    if services.dry_run:
+        MAILJET_SENDS.labels("dry_run").inc()
+        return await record_sent(ctx, campaign_id=None, dry_run=True)
+    try:
+        await services.mailjet.send_draft(round_row["mailjet_draft_id"])
+    except MailjetError as exc:
+        MAILJET_SENDS.labels("error").inc()
+        log.warning("send call failed; reconciling with Mailjet", error=str(exc), ambiguous=exc.ambiguous)
+        return await reconcile(ctx, after_error=str(exc))
+    MAILJET_SENDS.labels("sent").inc()
+    draft = await services.mailjet.get_draft(round_row["mailjet_draft_id"])
+    return await record_sent(ctx, campaign_id=int(draft.get("CampaignID") or 0) or None, dry_run=False)
+
+
+async def record_sent(ctx: StageContext, *, campaign_id: int | None, dry_run: bool, note: str | None = None) -> Outcome:
+    round_row = await ctx.connection.fetchrow(Q.round_mark_sent, ctx.round["id"], ctx.now, campaign_id, dry_run, note)
+    await audit(ctx.connection, now=ctx.now, actor="system", action="round sent (dry run)" if dry_run else "round sent",
+                campaign_id=ctx.campaign["id"], round_id=round_row["id"],
+                detail={"summary": "dry run: Mailjet was not called" if dry_run else f"Mailjet campaign {campaign_id}",
+                        "mailjet_campaign_id": campaign_id, **({"note": note} if note else {})})
+    await outbox.post_in_round_thread(
+        ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:launch:confirmation",
+        channel=ctx.campaign["channel"], now=ctx.now,
+        message=blocks.launch_confirmation(ctx.campaign, round_row, dry_run=dry_run, recipients=round_row["recipient_count"], note=note),
+    )
+    await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
+    return Outcome.done(sent=True, dry_run=dry_run, mailjet_campaign_id=campaign_id)
+
+
+async def reconcile(ctx: StageContext, *, after_error: str | None = None) -> Outcome:
+    """Settle a round in `sending` from the draft's status in Mailjet, before anything else."""
+    round_row, campaign, services = ctx.round, ctx.campaign, ctx.services
+    deadline = round_row["scheduled_at"] + campaign["launch_window"]
+    if services.dry_run and after_error is None:
+        # A dry run that stopped after its claim sent nothing; finish it.
+        return await record_sent(ctx, campaign_id=None, dry_run=True, note="completed after a restart")
+    try:
+        draft = await services.mailjet.get_draft(round_row["mailjet_draft_id"])
+    except MailjetError as exc:
+        if ctx.now > deadline + timedelta(hours=1):
+            return await mark_failed(ctx, f"Mailjet could not tell whether draft {round_row['mailjet_draft_id']} was sent "
+                                          f"({exc}). Check the draft's status in Mailjet before doing anything else.")
+        return Outcome.wait(ctx.now + RECONCILE_RETRY, f"reconciling: Mailjet unreachable ({exc})")
+    status = int(draft.get("Status", -99))
+    if status == 2:
+        return await record_sent(ctx, campaign_id=int(draft.get("CampaignID") or 0) or None, dry_run=False,
+                                 note="Confirmed from Mailjet after an interrupted send call.")
+    if status == 0:
+        back_to = "approved" if await ctx.connection.fetchrow(Q.live_approval, round_row["id"]) else "ready"
+        await ctx.connection.execute(Q.round_release_claim, round_row["id"], back_to, ctx.now)
+        await audit(ctx.connection, now=ctx.now, actor="system", action="send not made", campaign_id=campaign["id"],
+                    round_id=round_row["id"], detail={"summary": "the draft is still a draft in Mailjet; the send may be retried",
+                                                      **({"error": after_error} if after_error else {})})
+        if ctx.now > deadline:
+            return Outcome.wait(ctx.now, "send not made; window closed")  # next run marks it missed
+        return Outcome.wait(ctx.now + RECONCILE_RETRY, "the send did not happen; retrying inside the window")
+    return await mark_failed(
+        ctx, f"Mailjet reports draft {round_row['mailjet_draft_id']} as {DRAFT_STATUS.get(status, status)} after a send "
+             f"attempt{f' that failed ({after_error})' if after_error else ''}. Check in Mailjet whether it went out "
+             "before doing anything else; campaign-bot will not send it again.")
+
+
+async def mark_missed(ctx: StageContext, reason: str) -> Outcome:
+    current = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
+    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], "missed", ctx.now, reason)
+    await _close_round(ctx, round_row, "round missed", reason)
+    return Outcome.done(missed=True, reason=reason)
+
+
+async def mark_failed(ctx: StageContext, reason: str) -> Outcome:
+    # Read again: the send claim may have moved the round to `sending` on another connection.
+    current = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
+    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], "failed", ctx.now, reason)
+    await _close_round(ctx, round_row, "round failed", reason)
+    return Outcome.done(failed=True, reason=reason)
+
+
+async def _close_round(ctx: StageContext, round_row: asyncpg.Record, action: str, reason: str) -> None:
+    await ctx.connection.execute(Q.stage_cancel_pending_presend, round_row["id"], ctx.now, action)
+    await audit(ctx.connection, now=ctx.now, actor="system", action=action, campaign_id=ctx.campaign["id"],
+                round_id=round_row["id"], detail={"summary": reason})
+    await outbox.post_in_round_thread(
+        ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:{action.replace(' ', '-')}",
+        channel=ctx.campaign["channel"], now=ctx.now, message=blocks.alert(ctx.campaign, round_row, reason),
+    )
+    await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
