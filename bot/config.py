@@ -31,7 +31,8 @@ UserIds = Annotated[frozenset[str], NoDecode]
 class Settings(BaseSettings):
     """Settings as in PRODUCT.md section 9, plus a few operational knobs (documented in the README)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+    # env_ignore_empty: `VAR=` in a .env copied from an example means "use the default".
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True, env_ignore_empty=True)
 
     SLACK_BOT_TOKEN: SecretStr | None = None
     SLACK_APP_TOKEN: SecretStr | None = None
@@ -56,6 +57,7 @@ class Settings(BaseSettings):
     SLACK_POST_INTERVAL_SECONDS: float = Field(default=1.0, ge=0.0, le=60.0)
     STAGE_MAX_ATTEMPTS: int = Field(default=5, ge=1, le=50)
     SHUTDOWN_GRACE_SECONDS: float = Field(default=30.0, ge=0.0, le=600.0)
+    MAILJET_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0.0, le=300.0)
     # Test-only: a file holding a number of seconds added to the real clock, so end-to-end
     # tests can move time forward in a running process. Never set in production.
     CAMPAIGN_BOT_TEST_CLOCK_FILE: str | None = None

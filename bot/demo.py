@@ -18,8 +18,10 @@ approvals, holds, sends and reports without touching the machinery.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
+import logging
 import math
 import os
 import re
@@ -30,6 +32,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,7 +40,9 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar, Union
 
 import aiohttp
+import structlog
 
+from bot.logs import configure_logging
 from bot.schedule import format_duration
 from standins.mailjet import MailjetStandin
 from standins.slack import Message, SlackStandin
@@ -88,9 +93,11 @@ EMOJI = {
     "pause_button": "⏸", "rotating_light": "🚨", "spiral_calendar_pad": "🗓", "white_check_mark": "✅",
     "warning": "⚠️", "x": "❌", "tada": "🎉", "lock": "🔒", "bust_in_silhouette": "👤",
     "heavy_check_mark": "✔", "information_source": "ℹ", "chart_with_upwards_trend": "📈",
+    "no_entry_sign": "🚫", "test_tube": "🧪", "sunny": "☀️", "rocket": "🚀", "arrow_forward": "▶",
 }
 _EMOJI_RE = re.compile(r":([a-z0-9_+\-]+):")
-_LINK_RE = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
+# Slack's control sequences; anything else in angle brackets is left as it is.
+_LINK_RE = re.compile(r"<((?:[@#!]|https?://|mailto:)[^<>|]*)(?:\|([^<>]*))?>")
 
 
 def _slack_markup(text: str) -> str:
@@ -273,13 +280,22 @@ class Transcript:
         lines = render_blocks(data.get("blocks"), data.get("text"))
         ts = data.get("ts") or ""
         self._rendered[ts] = lines
-        self._labels[ts] = _short(data.get("text") or lines[0], 50)
+        self._labels[ts] = self._label(data, lines)
         at = float(ts) if ts else None
         if data.get("thread_ts"):
             also = " (also sent to the channel)" if data.get("reply_broadcast") else ""
             self._entry("↳", [f"in the thread of “{self.label_of(data['thread_ts'])}”{also}", *lines], indent=2, at=at)
         else:
             self._entry(f"#{self._channel(data.get('channel'))}", lines, at=at)
+
+    @staticmethod
+    def _label(data: dict, lines: list[str]) -> str:
+        """`Winter Letter · round 1` for a round's parent, `… · preflight` for its thread replies."""
+        payload = (data.get("metadata") or {}).get("event_payload") or {}
+        if payload.get("campaign") and payload.get("round"):
+            label = f"{payload['campaign']} · round {payload['round']}"
+            return f"{label} · {payload.get('stage')}" if data.get("thread_ts") else label
+        return _short(data.get("text") or lines[0], 50)
 
     def _slack_update(self, data: dict) -> None:
         ts = data.get("ts") or ""
@@ -506,13 +522,24 @@ def type_command(text: Resolvable[str], user: str = OPERATOR, *, caption: Resolv
     return Step(caption if caption is not None else default, action)
 
 
-def click(action_id: str, value: Resolvable[str], user: str = APPROVER, message_ts: Resolvable[str | None] = None,
-          *, caption: Resolvable[str] | None = None, timeout: float = COMMAND_REPLY_TIMEOUT) -> Step:
-    """`user` clicks the button `action_id` (with `value`, the round id) on the channel message
-    `message_ts` (None: on an ephemeral message); the step waits for the click to be acknowledged."""
+def click(action_id: str, value: Resolvable[str | None] = None, user: str = APPROVER,
+          message_ts: Resolvable[str | None] = None, *, caption: Resolvable[str] | None = None,
+          timeout: float = COMMAND_REPLY_TIMEOUT) -> Step:
+    """`user` clicks the button `action_id` on the channel message `message_ts` (None: on an
+    ephemeral message); `value` defaults to that button's own value (the round id). The step
+    waits for the click to be acknowledged; what the bot then posts shows in the transcript.
+
+    For example: ``click("approve_launch", message_ts=lambda d: d.thread_reply(1, "preflight").ts)``.
+    """
 
     async def action(demo: Demo) -> None:
-        await demo.click(action_id, resolve(value, demo), user, resolve(message_ts, demo), timeout=timeout)
+        ts = resolve(message_ts, demo)
+        chosen = resolve(value, demo)
+        if chosen is None:
+            chosen = demo.button_value(action_id, ts)
+        if chosen is None:
+            raise DemoFailure(f"no {action_id} button with a value on “{demo.transcript.label_of(ts)}”")
+        await demo.click(action_id, chosen, user, ts, timeout=timeout)
 
     def default(demo: Demo) -> str:
         ts = resolve(message_ts, demo)
@@ -669,13 +696,22 @@ class Demo:
             return None
         return next((m for m in self.lifecycle(stage, number) if m.thread_ts == parent.ts), None)
 
-    def button_label(self, action_id: str, message_ts: str | None) -> str:
+    def button(self, action_id: str, message_ts: str | None) -> dict | None:
+        """The button `action_id` on channel message `message_ts`, as the bot last drew it."""
         message = self.slack.message_by_ts(CHANNEL_ID, message_ts) if message_ts else None
         for block in (message.blocks if message else None) or []:
             for element in [*(block.get("elements") or []), block.get("accessory") or {}]:
                 if isinstance(element, dict) and element.get("action_id") == action_id:
-                    return f"[ {_element_text(element) or action_id} ]"
-        return f"[ {action_id} ]"
+                    return element
+        return None
+
+    def button_value(self, action_id: str, message_ts: str | None) -> str | None:
+        element = self.button(action_id, message_ts)
+        return str(element["value"]) if element and element.get("value") is not None else None
+
+    def button_label(self, action_id: str, message_ts: str | None) -> str:
+        element = self.button(action_id, message_ts)
+        return f"[ {(_element_text(element) if element else '') or action_id} ]"
 
 
 # --------------------------------------------------------------------------- the script
@@ -741,7 +777,7 @@ def default_script() -> list[Step]:
     """The conversation `campaign-bot demo` plays. Extend here (approve, hold, send, report…)."""
     return [
         type_command("help"),
-        type_command('new "Spring letter" list=abc'),
+        type_command(lambda demo: f'new "Spring letter" list=abc draft={demo.account.template_draft}'),
         remember("timeline", lambda demo: timeline(demo.speed)),
         say(lambda demo: f"the next command plans {ROUNDS} rounds that send at "
                          + ", ".join(_hhmmss(i) for i in demo.vars["timeline"]["instants"])
@@ -794,13 +830,14 @@ def _summary(demo: Demo) -> list[str]:
     round_lists = [l for l in mailjet.lists() if str(l.get("Name", "")).startswith(f"{CAMPAIGN}-round-")]
     recipients = sum(len(mailjet.list_member_emails(l["ID"])) for l in round_lists)
     dropped = len(demo.account.unsubscribed) + len(demo.account.excluded)
+    complete = sum(1 for number in range(1, ROUNDS + 1) if demo.thread_reply(number, "warning"))
     lines = [
         f"“{CAMPAIGN}” planned: {len(round_lists)} rounds, {recipients} recipients split from "
         f"{len(demo.account.contacts)} contacts ({dropped} unsubscribed or excluded were left out); "
         f"one Mailjet list and one draft per round.",
         f"#{CHANNEL_NAME}: {len(top)} posts, {len(replies)} thread replies, {updates} in-place updates; "
         f"{len(slack.responses) + len(slack.ephemerals)} answers only the person who asked could see.",
-        f"each round has its pre-launch post and its launch warning in that post's thread.",
+        f"{complete} of {ROUNDS} rounds have their pre-launch post with the launch warning in its thread.",
         f"SEND_MODE=dry-run: {len(mailjet.sends)} campaigns sent to Mailjet.",
     ]
     return lines
@@ -880,6 +917,9 @@ async def run_demo(keep_running: bool = False, speed: float = 1.0, *, out: TextI
     if not speed or speed < MIN_SPEED or not math.isfinite(speed):
         transcript.fail(f"--speed must be at least {MIN_SPEED} (planning takes about a second of real time); got {speed}")
         return 2
+    if not structlog.is_configured():
+        # This process logs little (the bot's log is a file); keep the transcript clean.
+        configure_logging(level=logging.WARNING, log_format="console")
     os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
 
@@ -891,8 +931,8 @@ async def run_demo(keep_running: bool = False, speed: float = 1.0, *, out: TextI
     slack = SlackStandin()
     mailjet = MailjetStandin(api_key=MAILJET_KEY, api_secret=MAILJET_SECRET)
     bot: BotProcess | None = None
-    demo: Demo | None = None
-    pg_start: asyncio.Future[str] | None = None
+    pg_start: concurrent.futures.Future[str] | None = None
+    pg_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-postgres")
     started: list[str] = []
     code = 1
     loop = asyncio.get_running_loop()
@@ -908,8 +948,8 @@ async def run_demo(keep_running: bool = False, speed: float = 1.0, *, out: TextI
     try:
         began = time.monotonic()
         transcript.note("starting an embedded PostgreSQL…")
-        pg_start = loop.run_in_executor(None, embedded.start)
-        dsn = await pg_start
+        pg_start = pg_thread.submit(embedded.start)
+        dsn = await asyncio.wrap_future(pg_start)
         started.append("postgres")
         transcript.ok(f"PostgreSQL ready in {time.monotonic() - began:.1f} s ({dsn})")
 
@@ -968,6 +1008,15 @@ async def run_demo(keep_running: bool = False, speed: float = 1.0, *, out: TextI
         transcript.write()
         transcript.note("interrupted: stopping everything…")
         raise
+    except Exception as exc:  # noqa: BLE001 - a demo bug or a broken environment: say it plainly
+        transcript.rule("demo failed")
+        transcript.fail(f"unexpected {type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        if bot is not None:
+            transcript.note(f"last lines of the bot log ({bot.log_path}):")
+            for line in bot.log_tail():
+                transcript.write("    " + line)
+        code = 1
     finally:
         try:
             await _shutdown(transcript, bot, slack, mailjet, embedded, pg_start, started)
@@ -982,7 +1031,8 @@ async def run_demo(keep_running: bool = False, speed: float = 1.0, *, out: TextI
             if sigterm:
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(signal.SIGTERM)
-        if bot is not None and bot.exit_code_problem and code == 0:
+            pg_thread.shutdown(wait=False)
+        if bot is not None and bot.exit_code_problem:
             transcript.fail(bot.exit_code_problem)
             code = 1
         if bot is not None:
@@ -994,7 +1044,8 @@ async def run_demo(keep_running: bool = False, speed: float = 1.0, *, out: TextI
 
 
 async def _shutdown(transcript: Transcript, bot: BotProcess | None, slack: SlackStandin, mailjet: MailjetStandin,
-                    embedded: EmbeddedPostgres, pg_start: asyncio.Future[str] | None, started: list[str]) -> None:
+                    embedded: EmbeddedPostgres, pg_start: concurrent.futures.Future[str] | None,
+                    started: list[str]) -> None:
     """In order: the bot (SIGTERM, it drains and exits 0), the stand-ins, the database."""
     if bot is not None and bot.process is not None:
         was_running = bot.exited is None
@@ -1015,7 +1066,7 @@ async def _shutdown(transcript: Transcript, bot: BotProcess | None, slack: Slack
     if pg_start is not None and not pg_start.done():
         # Interrupted while the server was starting: let it finish starting, then stop it.
         with contextlib.suppress(Exception):
-            await asyncio.shield(pg_start)
+            await asyncio.to_thread(pg_start.result, 60)
     if pg_start is not None:
         await asyncio.to_thread(embedded.stop)
         transcript.ok("stand-ins and PostgreSQL stopped")

@@ -45,7 +45,10 @@ class SecretRedactor:
             return type(value)(self.scrub(v) for v in value)
         if isinstance(value, BaseException):
             return self.scrub(repr(value))
-        return value
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        # Anything else (sets, URLs, request objects) is rendered as text later; scrub that text now.
+        return self.scrub(str(value))
 
     def __call__(self, logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         return self.scrub(event_dict)

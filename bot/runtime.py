@@ -60,7 +60,7 @@ def slack_client(settings: Settings) -> AsyncWebClient:
 def mailjet_client(settings: Settings) -> Mailjet:
     assert settings.MAILJET_API_KEY is not None and settings.MAILJET_API_SECRET is not None
     return Mailjet(settings.MAILJET_API_KEY.get_secret_value(), settings.MAILJET_API_SECRET.get_secret_value(),
-                   settings.MAILJET_API_URL)
+                   settings.MAILJET_API_URL, timeout=settings.MAILJET_TIMEOUT_SECONDS)
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from bot.failpoints import failpoint
 from bot.logs import bind_round, get_logger
 from bot.metrics import STAGE_RUNS
 from bot.services import Services
@@ -94,6 +95,9 @@ class Engine:
             ctx = StageContext(services, connection, run, round_row, campaign, now)
             with bind_round(campaign["name"], round_row["number"]):
                 await self._execute(ctx)
+        if run["stage"] == "launch":
+            # Test-only: the outcome (and the confirmation in the outbox) is committed, not yet posted.
+            failpoint("after_send_recorded")
         return True
 
     async def _execute(self, ctx: StageContext) -> None:

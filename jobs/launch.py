@@ -23,6 +23,7 @@ from datetime import timedelta
 import asyncpg
 
 from bot import checks
+from bot.failpoints import failpoint
 from bot.logs import get_logger
 from bot.mailjet import DRAFT_STATUS, MailjetError
 from bot.metrics import MAILJET_SENDS
@@ -35,8 +36,11 @@ from storage.queries import Q
 
 log = get_logger(__name__)
 
-# How soon to look again when the outcome of a send is not known yet (Mailjet unreachable).
+# How soon to look again when Mailjet cannot tell us the draft's status.
 RECONCILE_RETRY = timedelta(seconds=30)
+# After Mailjet confirmed the draft is still a draft: a short pause before sending again,
+# so a request of the crashed process that was still on the wire has landed or died.
+RESEND_PAUSE = timedelta(seconds=5)
 TERMINAL = ("sent", "reported", "cleaned", "cancelled", "missed", "failed")
 
 
@@ -111,6 +115,7 @@ async def _draft_unchanged(ctx: StageContext) -> bool:
 
 async def claim_and_send(ctx: StageContext) -> Outcome:
     services, round_row, campaign = ctx.services, ctx.round, ctx.campaign
+    failpoint("before_claim")
     # The claim commits on its own connection before the send call: the intent is durable.
     async with services.pool.acquire() as claim_connection:
         claimed = await claim_connection.fetchrow(Q.round_claim_send, round_row["id"], ctx.now, services.instance_id)
@@ -121,6 +126,7 @@ async def claim_and_send(ctx: StageContext) -> Outcome:
                     round_id=round_row["id"], detail={"summary": f"by {services.instance_id}", "dry_run": services.dry_run,
                                                       "attempt": claimed["send_attempts"]})
     log.info("send claimed", draft=round_row["mailjet_draft_id"], dry_run=services.dry_run)
+    failpoint("after_claim")
     if services.dry_run:
         MAILJET_SENDS.labels("dry_run").inc()
         return await record_sent(ctx, campaign_id=None, dry_run=True)
@@ -176,7 +182,7 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None) -> Out
                                                       **({"error": after_error} if after_error else {})})
         if ctx.now > deadline:
             return Outcome.wait(ctx.now, "send not made; window closed")  # next run marks it missed
-        return Outcome.wait(ctx.now + RECONCILE_RETRY, "the send did not happen; retrying inside the window")
+        return Outcome.wait(ctx.now + RESEND_PAUSE, "the send did not happen; retrying inside the window")
     return await mark_failed(
         ctx, f"Mailjet reports draft {round_row['mailjet_draft_id']} as {DRAFT_STATUS.get(status, status)} after a send "
              f"attempt{f' that failed ({after_error})' if after_error else ''}. Check in Mailjet whether it went out "

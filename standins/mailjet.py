@@ -585,6 +585,33 @@ class MailjetStandin:
         }
         return dict(self._senders[sender_id])
 
+    def set_sender_status(self, email: str, status: str) -> None:
+        """What happens when Mailjet deactivates a sender (for example after a DNS change)."""
+        if status not in SENDER_STATUSES:
+            raise ValueError(f"sender status must be one of {SENDER_STATUSES}")
+        for sender in self._senders.values():
+            if sender["Email"].lower() == email.lower():
+                sender["Status"] = status
+                return
+        raise ValueError(f"no sender {email}")
+
+    def edit_draft(self, draft_id: int, **fields: Any) -> None:
+        """Someone edits the draft in Mailjet's UI: change settings (Subject, ContactsListID, …)."""
+        self._drafts[draft_id].update(fields)
+
+    def edit_draft_content(self, draft_id: int, *, html: str | None = None, text: str | None = None) -> None:
+        content = self._contents.setdefault(draft_id, {"Html-part": "", "Text-part": "", "Headers": {}, "MJMLContent": ""})
+        if html is not None:
+            content["Html-part"] = html
+        if text is not None:
+            content["Text-part"] = text
+
+    def remove_from_list(self, list_id: int, contact_ids: list[int]) -> None:
+        contacts_list = self._list(list_id)
+        for contact_id in contact_ids:
+            self._remove_member(contacts_list, contact_id)
+        self._contacts_changed(contacts_list, removed=len(contact_ids))
+
     def create_list(self, name: str) -> int:
         return self._new_list(name).id
 

@@ -19,6 +19,7 @@ from urllib.parse import urlparse, urlunparse
 import asyncpg
 import pytest
 
+from bot.clock import FileOffsetClock
 from standins.mailjet import MailjetStandin
 from standins.slack import SlackStandin
 from storage.database import EmbeddedPostgres, connect, create_pool
@@ -103,18 +104,26 @@ async def slack() -> AsyncIterator[SlackStandin]:
 
 
 @pytest.fixture
-async def mailjet() -> AsyncIterator[MailjetStandin]:
-    standin = MailjetStandin(api_key=MAILJET_KEY, api_secret=MAILJET_SECRET)
+def clock_file(tmp_path: Path) -> Path:
+    """The test clock's offset file, shared by the bot processes and the Mailjet stand-in."""
+    return tmp_path / "clock-offset"
+
+
+@pytest.fixture
+async def mailjet(clock_file: Path) -> AsyncIterator[MailjetStandin]:
+    # The stand-in stamps sends with the same (movable) clock as the bot, so "never early"
+    # compares like with like.
+    standin = MailjetStandin(api_key=MAILJET_KEY, api_secret=MAILJET_SECRET, clock=FileOffsetClock(str(clock_file)))
     await standin.start()
     yield standin
     await standin.stop()
 
 
 @pytest.fixture
-async def bot_factory(database: str, slack: SlackStandin, mailjet: MailjetStandin, tmp_path: Path) -> AsyncIterator[BotProcess.Factory]:
+async def bot_factory(database: str, slack: SlackStandin, mailjet: MailjetStandin, tmp_path: Path,
+                      clock_file: Path) -> AsyncIterator[BotProcess.Factory]:
     """Start `campaign-bot run` subprocesses against the stand-ins and the test database."""
     processes: list[BotProcess] = []
-    clock_file = tmp_path / "clock-offset"
 
     async def start(**env: str) -> BotProcess:
         process = BotProcess(database=database, slack=slack, mailjet=mailjet, workdir=tmp_path,
