@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from bot.clock import write_test_clock_offset
+from storage.database import connect
 from standins.mailjet import MailjetStandin
 from standins.slack import Message, SlackStandin
 from tests.harness import APPROVER, OPERATOR
@@ -61,14 +62,14 @@ class Flow:
         return responses[0]["text"]
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record:
-        connection = await asyncpg.connect(self.database)
+        connection = await connect(self.database)
         try:
             return await connection.fetchrow(sql, *args)
         finally:
             await connection.close()
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        connection = await asyncpg.connect(self.database)
+        connection = await connect(self.database)
         try:
             return await connection.fetch(sql, *args)
         finally:
@@ -92,8 +93,8 @@ class Flow:
             await asyncio.sleep(0.1)
 
     def preflight_messages(self, number: int) -> list[Message]:
-        return [m for m in stage_messages(self.slack, "preflight", number) if m.thread_ts and any(
-            b.get("type") == "actions" for b in (m.blocks or []))]
+        return [m for m in stage_messages(self.slack, "preflight", number)
+                if any(b.get("type") == "actions" for b in (m.blocks or []))]
 
     async def ready(self, number: int) -> Message:
         """Move to just after round `number`'s pre-flight and return its result message."""

@@ -4,6 +4,7 @@ subprocess and the scripted conversation, on a timeline compressed to half (abou
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,4 @@ async def test_demo_plays_the_script_and_cleans_up(capsys):
     workdir = Path(re.search(r"working directory (\S+)", transcript).group(1))
     assert not (workdir / "pgdata").exists()
     assert (workdir / "bot.log").stat().st_size > 0
+    shutil.rmtree(workdir, ignore_errors=True)
