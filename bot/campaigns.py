@@ -45,9 +45,14 @@ def round_instants(new: NewCampaign, now: datetime) -> list[PlannedInstant]:
 async def _check_mailjet(services: Services, new: NewCampaign) -> None:
     mailjet = services.mailjet
     try:
-        await mailjet.get_list(new.list_id)
+        master = await mailjet.get_list(new.list_id)
     except MailjetNotFound:
         raise CommandError(f"list={new.list_id}: Mailjet has no contacts list with that id", "new") from None
+    subscribers = int(master.get("SubscriberCount") or 0)
+    if subscribers < new.rounds:
+        raise CommandError(
+            f"list={new.list_id} has {subscribers} subscribers: not enough for {new.rounds} rounds", "new"
+        )
     try:
         await mailjet.get_draft(new.draft_id)
     except MailjetNotFound:
