@@ -72,7 +72,7 @@ def draft_ready(draft: dict[str, Any] | None, content: dict[str, Any] | None, li
         problems.append("no HTML or text content")
     if problems:
         return Check("draft", label, FAIL, "; ".join(problems))
-    return Check("draft", label, PASS, f"“{draft.get('Subject')}” from {draft.get('SenderName') or draft.get('Sender')} <{draft.get('SenderEmail')}>")
+    return Check("draft", label, PASS, f"“{draft.get('Subject')}” from {draft.get('SenderName') or draft.get('Sender')} ({draft.get('SenderEmail')})")
 
 
 def sender_active(email: str | None, sender: dict[str, Any] | None) -> Check:

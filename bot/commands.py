@@ -316,6 +316,12 @@ def _build_new(name: str, options: dict[str, str]) -> NewCampaign:
     window = schedule.parse_duration(options.get("window", "2h"))
     if window <= timedelta(0) or window > timedelta(hours=24):
         raise ScheduleError("window= must be positive and at most 24h")
+    offsets = schedule.parse_offsets(options.get("offsets", ""))
+    if window > offsets["wrapup"]:
+        raise ScheduleError(
+            f"window= ({schedule.format_duration(window)}) must close no later than the wrap-up "
+            f"(wrapup:{schedule.format_duration(offsets['wrapup'])}): a report cannot come before the send is settled"
+        )
     approval = options.get("approval", "required").lower()
     if approval not in ("required", "auto"):
         raise ScheduleError(f"approval= must be required or auto, got `{options['approval']}`")
@@ -329,7 +335,7 @@ def _build_new(name: str, options: dict[str, str]) -> NewCampaign:
         send_time=schedule.parse_time_of_day(options.get("time", "09:15")),
         zone=zone,
         at=at,
-        offsets=schedule.parse_offsets(options.get("offsets", "")),
+        offsets=offsets,
         window=window,
         approval=approval,
     )

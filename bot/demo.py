@@ -69,8 +69,8 @@ TEMPLATE_TEXT = "Hello, here is what happened this season: https://example.com/w
 FIRST_ROUND_IN = 35.0
 ROUND_SPACING = 10.0
 ROUNDS = 3
-OFFSETS = {"prelaunch": -20.0, "preflight": -15.0, "warning": -10.0, "wrapup": 10.0, "cleanup": 20.0}
-WINDOW = 120.0
+OFFSETS = {"prelaunch": -20.0, "preflight": -15.0, "warning": -10.0, "wrapup": 12.0, "cleanup": 20.0}
+WINDOW = 10.0  # the launch window closes no later than the wrap-up
 MIN_SPEED = 0.2  # below this the pre-launch stage would be due before planning (about 1 s) is done
 
 READY_TIMEOUT = 45.0
@@ -724,12 +724,13 @@ def timeline(speed: float, now: datetime | None = None) -> dict[str, Any]:
     spacing = timedelta(seconds=max(round(ROUND_SPACING * speed), 2))
     instants = [first + spacing * i for i in range(ROUNDS)]
     offsets = {stage: timedelta(seconds=math.copysign(max(round(abs(s) * speed), 1), s)) for stage, s in OFFSETS.items()}
-    window = timedelta(seconds=max(round(WINDOW * speed), 30))
+    window = timedelta(seconds=min(max(round(WINDOW * speed), 2), offsets["wrapup"].total_seconds()))
     return {
         "instants": instants,
         "offsets": offsets,
         "at": ",".join(i.strftime("%Y-%m-%dT%H:%M:%SZ") for i in instants),
         "offsets_text": ",".join(f"{stage}:{format_duration(delta)}" for stage, delta in offsets.items()),
+        "window": window,
         "window_text": format_duration(window).lstrip("+"),
     }
 
@@ -787,9 +788,44 @@ def default_script() -> list[Step]:
                    remember="planned"),
         type_command(f'status "{CAMPAIGN}"'),
         type_command("list"),
-        *[step for number in range(1, ROUNDS + 1) for step in _wait_round(number)],
+        *_wait_round(1),
+        wait_until(lambda demo: _preflight_with_buttons(demo, 1), lambda demo: _until(_stage_due(demo, 1, "preflight")),
+                   what="round 1's pre-flight result with its buttons"),
+        say("an operator tries to approve round 1: approvals need the approver role, checked on the server"),
+        click("approve_launch", user=OPERATOR, message_ts=lambda demo: _preflight_with_buttons(demo, 1).ts),
+        say("the approver clicks Approve launch"),
+        click("approve_launch", user=APPROVER, message_ts=lambda demo: _preflight_with_buttons(demo, 1).ts),
+        *_wait_round(2),
+        wait_until(lambda demo: _preflight_with_buttons(demo, 2), lambda demo: _until(_stage_due(demo, 2, "preflight")),
+                   what="round 2's pre-flight result"),
+        say("round 2 is approved too, then an operator holds it: a hold always wins over the send"),
+        click("approve_launch", user=APPROVER, message_ts=lambda demo: _preflight_with_buttons(demo, 2).ts),
+        type_command(f'hold "{CAMPAIGN}" 2 waiting for legal sign-off'),
+        wait_until(lambda demo: demo.thread_reply(1, "launch"), lambda demo: _until(demo.vars["timeline"]["instants"][0]),
+                   what="round 1's launch confirmation (a dry run: nothing reaches Mailjet)"),
+        *_wait_round(3),
+        say("nobody approves round 3; round 2 stays held: both are missed when their windows close, never sent late"),
+        wait_until(lambda demo: _missed_alert(demo, 2), lambda demo: _until(_window_end(demo, 2)),
+                   what="round 2's missed alert"),
+        wait_until(lambda demo: _missed_alert(demo, 3), lambda demo: _until(_window_end(demo, 3)),
+                   what="round 3's missed alert"),
+        type_command(f'status "{CAMPAIGN}"'),
         type_command(f'log "{CAMPAIGN}"'),
     ]
+
+
+def _preflight_with_buttons(demo: Demo, number: int) -> Message | None:
+    return next((m for m in demo.lifecycle("preflight", number)
+                 if any(b.get("type") == "actions" for b in m.blocks or [])), None)
+
+
+def _missed_alert(demo: Demo, number: int) -> Message | None:
+    return next((m for m in demo.lifecycle("alert", number) if "window" in (m.text or "")), None)
+
+
+def _window_end(demo: Demo, number: int) -> datetime:
+    plan = demo.vars["timeline"]
+    return plan["instants"][number - 1] + plan["window"]
 
 
 # --------------------------------------------------------------------------- running it all
@@ -838,7 +874,8 @@ def _summary(demo: Demo) -> list[str]:
         f"#{CHANNEL_NAME}: {len(top)} posts, {len(replies)} thread replies, {updates} in-place updates; "
         f"{len(slack.responses) + len(slack.ephemerals)} answers only the person who asked could see.",
         f"{complete} of {ROUNDS} rounds have their pre-launch post with the launch warning in its thread.",
-        f"SEND_MODE=dry-run: {len(mailjet.sends)} campaigns sent to Mailjet.",
+        f"round 1 approved and sent at its instant (dry run: {len(mailjet.sends)} calls reached Mailjet); "
+        f"round 2 held and round 3 unapproved: both missed, never sent late.",
     ]
     return lines
 

@@ -188,6 +188,25 @@ class Mailjet:
         data = payload.get("Data") or []
         return data[0] if data else None
 
+    async def iter_messages(self, campaign_id: int, status: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """Pages of a sent campaign's messages with a MessageStatus (5 bounces, 6 spam, 7 unsub,
+        8 blocked, 9 soft, 10 hard), with the contact's email (ShowContactAlt)."""
+        offset = 0
+        while True:
+            payload = await self._call(
+                f"messages of campaign {campaign_id}",
+                self._client.message.get,
+                filters={"Campaign": campaign_id, "MessageStatus": status, "ShowContactAlt": "true",
+                         "Limit": PAGE_SIZE, "Offset": offset},
+            )
+            data = payload.get("Data") or []
+            if not data:
+                return
+            yield data
+            if len(data) < PAGE_SIZE:
+                return
+            offset += len(data)
+
     # --- writes --------------------------------------------------------------------------
 
     async def create_list(self, name: str) -> int:

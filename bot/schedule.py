@@ -213,4 +213,6 @@ def format_instant(instant: datetime, zone: ZoneInfo | str) -> str:
     zone = ZoneInfo(zone) if isinstance(zone, str) else zone
     local = instant.astimezone(zone)
     utc = instant.astimezone(UTC)
-    return f"{local:%a} {local.day} {local:%b %Y %H:%M} {local.tzname()} ({utc:%H:%M} UTC)"
+    # Seconds only when there are any (compressed test timelines); real rounds are on the minute.
+    clock = "%H:%M:%S" if local.second else "%H:%M"
+    return f"{local:%a} {local.day} {local.strftime('%b %Y ' + clock)} {local.tzname()} ({utc.strftime(clock)} UTC)"

@@ -39,6 +39,11 @@ STAGE_LABEL = {
 }
 
 
+def slack_escape(text: str) -> str:
+    """Slack reads <…> as links and mentions; literal text (usage lines) must be escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def lifecycle_metadata(campaign: str, round_number: int, stage: str, state: str) -> dict[str, Any]:
     return {
         "event_type": "campaign_lifecycle",
@@ -90,7 +95,7 @@ def round_parent(campaign: Row, round_row: Row, *, frozen: bool = False, late_by
         ("Mailjet list", str(round_row["mailjet_list_id"] or "—")),
         ("Mailjet draft", str(round_row["mailjet_draft_id"] or "—")),
         ("Subject", campaign.get("subject") or "—"),
-        ("Sender", f"{campaign.get('sender_name') or '—'} <{campaign.get('sender_email') or '—'}>"),
+        ("Sender", f"{campaign.get('sender_name') or '—'} ({campaign.get('sender_email') or '—'})"),
     ]
     if approval is not None:
         facts.append(("Approved", f"<@{approval['approved_by']}> at {when(approval['approved_at'], zone)}"))
@@ -291,8 +296,8 @@ def preflight_result(campaign: Row, round_row: Row, run: Row, approval: Row | No
                      late_by: str | None = None, lapsed_reason: str | None = None) -> SlackMessage:
     zone = campaign["timezone"]
     verdict = ":white_check_mark: *Pre-flight passed*" if run["passed"] else ":no_entry: *Pre-flight failed: round blocked*"
-    who = "scheduled" if requested_by == "system" else f"run by <@{requested_by}>"
-    lines = [f"{verdict} — {round_title(campaign, round_row)} ({who}, {when(run['ran_at'], zone)})"]
+    who = "scheduled check" if requested_by == "system" else f"run by <@{requested_by}>"
+    lines = [f"{verdict} — {round_title(campaign, round_row)} ({who}, checked {when(run['ran_at'], zone)})"]
     for check in run["checks"]:
         lines.append(f"{CHECK_EMOJI[check['status']]} *{check['label']}*: {check['reason']}")
     out: list[dict[str, Any]] = [_section("\n".join(lines))]

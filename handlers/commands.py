@@ -65,11 +65,11 @@ def register_commands(app: AsyncApp, services: Services) -> None:
             parsed = parse(text, default_timezone=services.settings.DEFAULT_TIMEZONE)
         except CommandError as exc:
             COMMANDS.labels("invalid", "error").inc()
-            await ack(text=exc.reply_text())
+            await ack(text=blocks.slack_escape(exc.reply_text()))
             return
         if parsed.subcommand == "help":
             COMMANDS.labels("help", "ok").inc()
-            await ack(text=help_text())
+            await ack(text=blocks.slack_escape(help_text()))
             return
         if not services.roles.may(user_id, parsed.subcommand):
             COMMANDS.labels(parsed.subcommand, "refused").inc()
@@ -88,12 +88,12 @@ async def dispatch(invocation: Invocation) -> Reply | None:
     if handler is None:
         COMMANDS.labels(sub, "unavailable").inc()
         return Reply(f":construction: `/campaign {sub}` is not available in this version yet. "
-                     f"Usage when it arrives: `{USAGE[sub].splitlines()[-1]}`")
+                     f"Usage when it arrives: `{blocks.slack_escape(USAGE[sub].splitlines()[-1])}`")
     try:
         reply = await handler(invocation)
     except CommandError as exc:
         COMMANDS.labels(sub, "error").inc()
-        return Reply(exc.reply_text())
+        return Reply(blocks.slack_escape(exc.reply_text()))
     except Exception as exc:  # noqa: BLE001 - the user is told; the log has the detail
         COMMANDS.labels(sub, "crash").inc()
         log.exception("command failed", subcommand=sub)
@@ -243,7 +243,7 @@ async def reschedule(invocation: Invocation) -> Reply:
     try:
         return Reply(await controls.reschedule(invocation.services, target, invocation.user_id, invocation.command.extra["instant"]))
     except controls.Refused as exc:
-        return Reply(f":no_entry_sign: {exc}\nUsage: `{USAGE['reschedule']}`")
+        return Reply(f":no_entry_sign: {exc}\nUsage: `{blocks.slack_escape(USAGE['reschedule'])}`")
 
 
 @subcommand("freeze")

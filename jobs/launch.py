@@ -83,7 +83,7 @@ async def _gate(ctx: StageContext) -> str | None:
 
 def why_not_sent(ctx: StageContext, gate: str | None) -> str:
     window = ctx.campaign["launch_window"]
-    return (f"The launch window ({int(window.total_seconds() // 60)} min after the send instant) closed "
+    return (f"The launch window ({blocks.humanize(window)} after the send instant) closed "
             f"and the round was not sent: {gate or 'it was not ready'}. It will not be sent automatically; "
             "reschedule it to send it later.")
 
@@ -153,7 +153,14 @@ async def record_sent(ctx: StageContext, *, campaign_id: int | None, dry_run: bo
         message=blocks.launch_confirmation(ctx.campaign, round_row, dry_run=dry_run, recipients=round_row["recipient_count"], note=note),
     )
     await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
+    if campaign_id is not None:
+        await ctx.connection.execute(Q.stage_run_add, round_row["id"], "metrics", ctx.now + early_look_delay(ctx.campaign))
     return Outcome.done(sent=True, dry_run=dry_run, mailjet_campaign_id=campaign_id)
+
+
+def early_look_delay(campaign: asyncpg.Record) -> timedelta:
+    """The early look at the numbers: 30 min after the send, or halfway to a sooner wrap-up."""
+    return min(timedelta(minutes=30), timedelta(seconds=campaign["offsets"]["wrapup"]) / 2)
 
 
 async def reconcile(ctx: StageContext, *, after_error: str | None = None) -> Outcome:

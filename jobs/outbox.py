@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import time
 from datetime import datetime, timedelta
@@ -81,7 +82,8 @@ class OutboxSender:
             return False  # delivered by another replica between listing and locking
         channel = await self._channel_id(row["channel"])
         payload = dict(row["payload"])
-        payload["blocks"] = _with_key_block_id(payload.get("blocks") or [], row["idempotency_key"], payload.get("text", ""))
+        if row["kind"] != "upload":
+            payload["blocks"] = _with_key_block_id(payload.get("blocks") or [], row["idempotency_key"], payload.get("text", ""))
         thread_ts = None
         if row["thread_key"]:
             parent = await connection.fetchrow(Q.outbox_key_ts, row["thread_key"])
@@ -111,6 +113,16 @@ class OutboxSender:
         await self._pace(channel)
         await connection.execute(Q.outbox_attempt_started, outbox_id, self.services.clock.now())
         try:
+            if row["kind"] == "upload":
+                response = await self.services.slack.files_upload_v2(
+                    channel=channel, thread_ts=thread_ts, content=base64.b64decode(payload["content_b64"]),
+                    filename=payload["filename"], title=payload.get("title"), initial_comment=payload.get("text"),
+                )
+                ts = "file:" + ",".join(f["id"] for f in response.get("files", []))
+                posted_channel = channel
+                await connection.execute(Q.outbox_delivered, outbox_id, posted_channel, ts, self.services.clock.now())
+                SLACK_DELIVERIES.labels("upload", "sent").inc()
+                return True
             if row["kind"] == "update":
                 response = await self.services.slack.chat_update(channel=channel, ts=target_ts, **_update_args(payload))
                 ts = target_ts

@@ -6,6 +6,7 @@ the sender in jobs/outbox.py delivers them later, in order, with retries.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -71,6 +72,17 @@ async def post_in_round_thread(
     return await enqueue(
         connection, key=key, channel=channel, message=message, now=now, round_id=round_id, thread_key=thread
     )
+
+
+async def upload_in_round_thread(
+    connection: asyncpg.Connection, *, round_id: int, key: str, channel: str, filename: str, title: str,
+    content: bytes, comment: str, now: datetime,
+) -> bool:
+    """A file (the wrap-up chart) uploaded into the round's thread."""
+    thread = parent_key(round_id) if await round_has_parent(connection, round_id) else None
+    payload = {"text": comment, "filename": filename, "title": title, "content_b64": base64.b64encode(content).decode()}
+    row = await connection.fetchrow(Q.outbox_enqueue, key, round_id, channel, "upload", thread, None, payload, now)
+    return row is not None
 
 
 async def update_round_parent(connection: asyncpg.Connection, *, round_id: int, channel: str, message: SlackMessage, now: datetime) -> bool:

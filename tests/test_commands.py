@@ -190,8 +190,13 @@ class TestNew:
         assert parse("new X list=1 draft=2 rounds=20").new.rounds == 20
 
     def test_window_bounds(self):
-        assert parse("new X list=1 draft=2 window=24h").new.window == timedelta(hours=24)
+        assert parse("new X list=1 draft=2 window=24h offsets=wrapup:+24h,cleanup:+48h").new.window == timedelta(hours=24)
         assert parse("new X list=1 draft=2 window=1s").new.window == timedelta(seconds=1)
+        assert parse("new X list=1 draft=2 window=2h").new.window == timedelta(hours=2)  # closes as wrap-up starts
+
+    def test_window_must_close_before_the_wrap_up(self):
+        with pytest.raises(CommandError, match="must close no later than the wrap-up"):
+            parse("new X list=1 draft=2 window=3h")
 
 
 # --- malformed input ------------------------------------------------------------------------
