@@ -34,6 +34,7 @@ migrate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/planning_memory.py
+	$(BIN)/python bench/webhook_ingest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -18,9 +18,9 @@ What is measured, in one invocation against one fresh database:
   B rows (asyncpg copy_records_to_table, autocommit) into the same table with the same
   indexes, emptied first.
 
-Each measurement runs --rounds times (the table emptied before each); the median round is
-reported, with the time parse_batch alone takes on one batch. Exit 2 if a run did not store
-exactly what it should.
+Each measurement runs --rounds times (the table emptied before each, except the replay); the
+median round is reported, with the time parse_batch alone takes on one batch. Exit 2 if a run
+did not store exactly what it should.
 
     .venv/bin/python bench/webhook_ingest.py
     .venv/bin/python bench/webhook_ingest.py --events 200000 --batch 1000 --rounds 3

@@ -32,6 +32,7 @@ from bot.logs import get_logger
 from bot.mailjet import Mailjet
 from bot.roles import Roles
 from bot.services import Services
+from bot.webhook import webhook_route
 from jobs.engine import Engine
 from jobs.outbox import OutboxSender, resolve_channel
 from jobs.planning import Planner
@@ -114,7 +115,7 @@ async def run(settings: Settings) -> int:
         services.health.database = True
 
         # HTTP first: during start-up /healthz answers and /readyz says what is not ready yet.
-        http_runner = await start_http(build_http_app(services), settings.PORT)
+        http_runner = await start_http(build_http_app(services, [webhook_route(services)]), settings.PORT)
         stack.push_async_callback(http_runner.cleanup)
         app = build_app(services)
         assert settings.SLACK_APP_TOKEN is not None

@@ -34,6 +34,7 @@ STAGE_LABEL = {
     "preflight": "Pre-flight",
     "warning": "Launch warning",
     "launch": "Launch",
+    "metrics": "Early look at the numbers",
     "wrapup": "Wrap-up",
     "cleanup": "List cleanup",
 }
@@ -69,6 +70,10 @@ def _section(text: str, block_id: str | None = None) -> dict[str, Any]:
     if block_id:
         block["block_id"] = block_id
     return block
+
+
+def section(text: str) -> dict[str, Any]:
+    return _section(text)
 
 
 def _fields(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from bot.logs import get_logger
 from bot.metrics import COMMANDS
 from bot.services import Services
 from handlers import blocks
+from jobs.wrapup import report_now
 from storage.queries import Q
 
 log = get_logger(__name__)
@@ -260,3 +261,12 @@ async def unfreeze(invocation: Invocation) -> Reply:
         return Reply(await controls.set_freeze(invocation.services, invocation.user_id, frozen=False, reason=None))
     except controls.Refused as exc:
         return _refused(exc)
+
+
+@subcommand("report")
+async def report(invocation: Invocation) -> Reply:
+    campaign = await load_campaign(invocation, invocation.command.name or "")
+    if invocation.command.round is not None and invocation.command.round > campaign["round_count"]:
+        raise CommandError(f"*{campaign['name']}* has no round {invocation.command.round}", "report")
+    report_blocks = await report_now(invocation.services, campaign, invocation.command.round)
+    return Reply(f"Report of {campaign['name']}", report_blocks or [blocks.section("No rounds to report.")])

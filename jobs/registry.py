@@ -6,10 +6,13 @@ from jobs.engine import Executor
 from jobs.launch import run_launch
 from jobs.preflight import run_preflight_stage
 from jobs.stages import run_prelaunch, run_warning
+from jobs.wrapup import run_metrics, run_wrapup
 
 EXECUTORS: dict[str, Executor] = {
     "prelaunch": run_prelaunch,
     "preflight": run_preflight_stage,
     "warning": run_warning,
     "launch": run_launch,
+    "metrics": run_metrics,
+    "wrapup": run_wrapup,
 }

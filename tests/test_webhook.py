@@ -26,7 +26,7 @@ from bot.config import load_settings
 from bot.http import build_http_app
 from bot.roles import Roles
 from bot.services import Services
-from bot.webhook import MAX_BODY_BYTES, REALM, store_events, webhook_route
+from bot.webhook import MAX_BODY_BYTES, REALM, parse_batch, store_events, webhook_route
 
 USER, PASSWORD = "mailjet-hook", "s3cret-webhook-pa55word"
 URL_PATH = "/mailjet/events"
@@ -345,7 +345,6 @@ async def test_values_postgres_cannot_hold_reject_the_batch_and_the_next_batch_s
     # The staging table of a rolled-back transaction is gone; the next batch recreates it.
     async with pool.acquire() as connection:
         with pytest.raises(asyncpg.DataError):
-            from bot.webhook import parse_batch
             await store_events(connection, parse_batch(json.dumps([_bad({"error": "a\u0000b"})]).encode()))
         assert await store_events(connection, parse_batch(json.dumps(good).encode())) == len(dedupe_keys(good))
     assert (await _post(http, url, good))[:2] == (200, {"stored": 0, "duplicates": len(good)})

@@ -28,7 +28,7 @@ WHERE id = $1;
 UPDATE stage_runs
 SET attempts = attempts + 1, last_error = $2, due_at = $3,
     state = CASE WHEN attempts + 1 >= $4 THEN 'failed' ELSE 'pending' END,
-    finished_at = CASE WHEN attempts + 1 >= $4 THEN $5 END
+    finished_at = CASE WHEN attempts + 1 >= $4 THEN $5::timestamptz END
 WHERE id = $1
 RETURNING state, attempts;
 

@@ -16,3 +16,10 @@ ORDER BY m.round_id, m.collected_at DESC;
 INSERT INTO stage_runs (round_id, stage, nominal_at, due_at)
 VALUES ($1, $2, $3, $3)
 ON CONFLICT (round_id, stage) DO NOTHING;
+
+-- name: bounce_events_of_campaign
+-- Bounce details from the event webhook (each event stored once), for reports.
+SELECT email, bool_or(coalesce(hard_bounce, false)) AS hard_bounce
+FROM mailjet_events
+WHERE campaign_id = $1 AND event = 'bounce' AND NOT coalesce(blocked, false)
+GROUP BY email;
