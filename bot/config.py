@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     SLACK_POST_INTERVAL_SECONDS: float = Field(default=1.0, ge=0.0, le=60.0)
     STAGE_MAX_ATTEMPTS: int = Field(default=5, ge=1, le=50)
     SHUTDOWN_GRACE_SECONDS: float = Field(default=30.0, ge=0.0, le=600.0)
+    SOFT_BOUNCE_THRESHOLD: int = Field(default=3, ge=1, le=20)
     MAILJET_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0.0, le=300.0)
     # Test-only: a file holding a number of seconds added to the real clock, so end-to-end
     # tests can move time forward in a running process. Never set in production.

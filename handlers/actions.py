@@ -1,4 +1,5 @@
-"""Button clicks: approve_launch, hold_round, resume_round, cancel_round (PRODUCT.md section 8).
+"""Button clicks: approve_launch, hold_round, resume_round, cancel_round, apply_cleanup
+(PRODUCT.md section 8).
 
 Each listener acks at once, re-checks the clicker's role on the server, then asks the
 control to act; the control re-checks the round's state, so a stale or repeated click
@@ -16,6 +17,8 @@ from bot.logs import get_logger
 from bot.metrics import ACTIONS
 from bot.services import Services
 from handlers.blocks import CANCEL_REASON_PREFIX
+from jobs.cleanup import CleanupRefused, apply_plan
+from storage.queries import Q
 
 log = get_logger(__name__)
 
@@ -50,7 +53,7 @@ def register_actions(app: AsyncApp, services: Services) -> None:
             text = await _perform(action_id, services, target, user, action)
             ACTIONS.labels(action_id, "ok").inc()
             await _tell(client, respond, body, f":white_check_mark: {text}")
-        except (controls.Refused, ValueError) as exc:
+        except (controls.Refused, CleanupRefused, ValueError) as exc:
             ACTIONS.labels(action_id, "refused").inc()
             await _tell(client, respond, body, f":no_entry_sign: {exc}")
         except Exception as exc:  # noqa: BLE001 - the clicker is told; the log has the detail
@@ -58,7 +61,7 @@ def register_actions(app: AsyncApp, services: Services) -> None:
             log.exception("action failed", action=action_id)
             await _tell(client, respond, body, f":boom: That failed unexpectedly ({type(exc).__name__}); nothing was changed by the failed step.")
 
-    for action_id in ("approve_launch", "hold_round", "resume_round", "cancel_round"):
+    for action_id in ("approve_launch", "hold_round", "resume_round", "cancel_round", "apply_cleanup"):
         def make(action_id: str = action_id) -> Any:
             async def listener(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
                 await ack()
@@ -71,6 +74,15 @@ def register_actions(app: AsyncApp, services: Services) -> None:
 
 async def _perform(action_id: str, services: Services, target: controls.Target, user: str, action: dict[str, Any]) -> str:
     block_id = action.get("block_id") or ""
+    if action_id == "apply_cleanup":
+        if not block_id.startswith("cleanup:"):
+            raise controls.Refused("this button does not name a cleanup plan")
+        plan_id = int(block_id.split(":", 1)[1])
+        async with services.pool.acquire() as connection:
+            plan = await connection.fetchrow(Q.cleanup_by_id, plan_id)
+        if plan is None or plan["round_id"] != target.round["id"]:
+            raise controls.Refused("that cleanup plan does not belong to this round")
+        return await apply_plan(services, plan_id, user)
     if action_id == "approve_launch":
         run_id = int(block_id.split(":", 1)[1]) if block_id.startswith("preflight:") else None
         return await controls.approve(services, target, user, preflight_run_id=run_id)

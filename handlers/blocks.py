@@ -341,3 +341,33 @@ def launch_confirmation(campaign: Row, round_row: Row, *, dry_run: bool, recipie
         body.append(_context(note))
     return SlackMessage(text=head.replace("*", ""), blocks=body,
                         metadata=lifecycle_metadata(campaign["name"], round_row["number"], "launch", round_row["state"]))
+
+
+def cleanup_block_id(plan_id: int) -> str:
+    return f"cleanup:{plan_id}"
+
+
+def cleanup_plan(campaign: Row, round_row: Row, plan: Row, round_labels: Mapping[str, str]) -> SlackMessage:
+    summary = plan["summary"]
+    head = (f":broom: *Cleanup plan* for {round_title(campaign, round_row)}: {summary['suppressed']} contacts to suppress "
+            f"({plan['share']:.1%} of {summary['round_recipients']:,} recipients), {summary['counted_only']} soft bounces "
+            f"counted only, {summary['recorded_only']} blocked messages recorded (not bounces).")
+    reasons = ", ".join(f"{kind} {n}" for kind, n in summary["by_reason"].items()) or "nothing bounced"
+    domains = ", ".join(f"{d} {n}" for d, n in summary["by_domain"].items()) or "—"
+    removals = ", ".join(f"{round_labels.get(k, 'round ' + k)}: −{n}" for k, n in summary["removals_by_round"].items()) or "no unsent round holds them"
+    sample = [f"• {i['email']} — {i['reason']}" for i in plan["items"][:15]]
+    more = len(plan["items"]) - len(sample)
+    lines = [head, f"*By reason:* {reasons}", f"*By domain:* {domains}", f"*Later rounds lose:* {removals}"]
+    body: list[dict[str, Any]] = [_section("\n".join(lines))]
+    if sample:
+        body.append(_section("\n".join(sample) + (f"\n…and {more} more" if more > 0 else "")))
+    note = "Applying suppresses them and removes them from the lists of rounds not yet sent; the master list is never touched."
+    if plan["needs_override"]:
+        note = ":warning: Over 10% of the round: only an approver can apply this plan. " + note
+    body.append(_context(note))
+    if summary["suppressed"] or plan["items"]:
+        label = "Apply (approver)" if plan["needs_override"] else "Apply cleanup"
+        body.append({"type": "actions", "block_id": cleanup_block_id(plan["id"]),
+                     "elements": [_button("apply_cleanup", label, str(round_row["id"]), "primary")]})
+    return SlackMessage(text=head.replace("*", ""), blocks=body,
+                        metadata=lifecycle_metadata(campaign["name"], round_row["number"], "cleanup", round_row["state"]))

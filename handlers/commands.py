@@ -21,6 +21,7 @@ from bot.logs import get_logger
 from bot.metrics import COMMANDS
 from bot.services import Services
 from handlers import blocks
+from jobs.cleanup import CleanupRefused, cleanup_now
 from jobs.wrapup import report_now
 from storage.queries import Q
 
@@ -270,3 +271,12 @@ async def report(invocation: Invocation) -> Reply:
         raise CommandError(f"*{campaign['name']}* has no round {invocation.command.round}", "report")
     report_blocks = await report_now(invocation.services, campaign, invocation.command.round)
     return Reply(f"Report of {campaign['name']}", report_blocks or [blocks.section("No rounds to report.")])
+
+
+@subcommand("cleanup")
+async def cleanup(invocation: Invocation) -> Reply:
+    campaign = await load_campaign(invocation, invocation.command.name or "")
+    try:
+        return Reply(await cleanup_now(invocation.services, campaign, invocation.command.round or 0, invocation.user_id))
+    except CleanupRefused as exc:
+        return Reply(f":no_entry_sign: {exc}")

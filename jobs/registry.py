@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jobs.cleanup import run_cleanup_stage
 from jobs.engine import Executor
 from jobs.launch import run_launch
 from jobs.preflight import run_preflight_stage
@@ -15,4 +16,5 @@ EXECUTORS: dict[str, Executor] = {
     "launch": run_launch,
     "metrics": run_metrics,
     "wrapup": run_wrapup,
+    "cleanup": run_cleanup_stage,
 }

@@ -33,8 +33,9 @@ class Flow:
         write_test_clock_offset(self.clock_file, (instant - datetime.now(UTC)).total_seconds())
 
     async def plan(self, *, rounds: int = 2, first_in: timedelta = timedelta(hours=2),
-                   spacing: timedelta = timedelta(hours=1), extra: str = "", contacts: int = 12) -> None:
-        self.account = seed_account(self.mailjet, contacts=contacts, unsubscribed=0, excluded=0)
+                   spacing: timedelta = timedelta(hours=1), extra: str = "", contacts: int = 12,
+                   account: Account | None = None) -> None:
+        self.account = account or seed_account(self.mailjet, contacts=contacts, unsubscribed=0, excluded=0)
         start = datetime.now(UTC).replace(microsecond=0) + first_in
         self.at = [start + spacing * i for i in range(rounds)]
         text = (f'new "{self.name}" list={self.account.master_list} draft={self.account.template_draft} '
