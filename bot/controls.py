@@ -238,3 +238,20 @@ async def set_freeze(services: Services, user: str, *, frozen: bool, reason: str
             await connection.execute(Q.stage_wake_launch, None, now)
     return "Froze every send." if frozen else "Unfroze sends."
 
+
+
+async def override_bounce(services: Services, target: Target, user: str) -> str:
+    """An approver lets the round go although the previous round bounced above 5%; pre-flight runs again."""
+    now = services.clock.now()
+    async with services.pool.acquire() as connection, connection.transaction():
+        round_row = await connection.fetchrow(Q.round_bounce_override, target.round["id"], user, now)
+        if round_row is None:
+            raise Refused(f"round {target.round['number']} is {target.round['state']}; the override no longer applies")
+        await audit(connection, now=now, actor=user, action="bounce check overridden", campaign_id=target.campaign["id"],
+                    round_id=round_row["id"], detail={"summary": "previous round's bounce rate accepted by an approver"})
+        await _announce(connection, services, target, round_row, stage="preflight", now=now,
+                        key=f"round:{round_row['id']}:bounce-override:{now.timestamp()}",
+                        text=f":warning: <@{user}> overrode the previous round's bounce-rate check; pre-flight runs again.")
+        run = await run_preflight(services, connection, target.campaign, round_row, requested_by=user, now=now)
+    return (f"Override recorded; pre-flight {'passed' if run['passed'] else 'still fails'} for round "
+            f"{target.round['number']} of *{target.campaign['name']}*.")

@@ -39,6 +39,7 @@ REQUIRED_ROLE: dict[str, Role] = {
     "resume_round": Role.approver,
     "cancel_round": Role.approver,
     "apply_cleanup": Role.operator,
+    "override_bounce": Role.approver,
 }
 
 

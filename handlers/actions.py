@@ -61,7 +61,7 @@ def register_actions(app: AsyncApp, services: Services) -> None:
             log.exception("action failed", action=action_id)
             await _tell(client, respond, body, f":boom: That failed unexpectedly ({type(exc).__name__}); nothing was changed by the failed step.")
 
-    for action_id in ("approve_launch", "hold_round", "resume_round", "cancel_round", "apply_cleanup"):
+    for action_id in ("approve_launch", "hold_round", "resume_round", "cancel_round", "apply_cleanup", "override_bounce"):
         def make(action_id: str = action_id) -> Any:
             async def listener(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
                 await ack()
@@ -83,6 +83,8 @@ async def _perform(action_id: str, services: Services, target: controls.Target, 
         if plan is None or plan["round_id"] != target.round["id"]:
             raise controls.Refused("that cleanup plan does not belong to this round")
         return await apply_plan(services, plan_id, user)
+    if action_id == "override_bounce":
+        return await controls.override_bounce(services, target, user)
     if action_id == "approve_launch":
         run_id = int(block_id.split(":", 1)[1]) if block_id.startswith("preflight:") else None
         return await controls.approve(services, target, user, preflight_run_id=run_id)

@@ -273,11 +273,13 @@ def cancel_confirm(campaign: Row, round_row: Row) -> dict[str, Any]:
     }
 
 
-def round_buttons(campaign: Row, round_row: Row, block_id: str, *, approve: bool) -> dict[str, Any]:
+def round_buttons(campaign: Row, round_row: Row, block_id: str, *, approve: bool, override_bounce: bool = False) -> dict[str, Any]:
     value = str(round_row["id"])
     elements = []
     if approve:
         elements.append(_button("approve_launch", "Approve launch", value, "primary"))
+    if override_bounce:
+        elements.append(_button("override_bounce", "Override bounce check", value))
     elements.append(_button("resume_round", "Resume", value) if round_row["held"] else _button("hold_round", "Hold", value))
     elements.append(_button("cancel_round", "Cancel round", value, "danger", cancel_confirm(campaign, round_row)))
     return {"type": "actions", "block_id": block_id, "elements": elements}
@@ -321,7 +323,9 @@ def preflight_result(campaign: Row, round_row: Row, run: Row, approval: Row | No
         notes.append(f"Fix the failing checks, then run `/campaign preflight \"{campaign['name']}\" {round_row['number']}` again.")
     out.append(_context(" ".join(notes)))
     can_approve = run["passed"] and approval is None and campaign["approval_policy"] == "required"
-    out.append(round_buttons(campaign, round_row, preflight_block_id(run["id"]), approve=can_approve))
+    bounce_failed = any(c["key"] == "bounce" and c["status"] == "fail" for c in run["checks"])
+    out.append(round_buttons(campaign, round_row, preflight_block_id(run["id"]), approve=can_approve,
+                             override_bounce=bounce_failed))
     text = f"Pre-flight {'passed' if run['passed'] else 'failed'} for {round_title(campaign, round_row)}"
     return SlackMessage(text=text, blocks=out,
                         metadata=lifecycle_metadata(campaign["name"], round_row["number"], "preflight", round_row["state"]))

@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 from slack_sdk.errors import SlackApiError
 
+from bot.failpoints import failpoint
 from bot.logs import get_logger
 from bot.metrics import OUTBOX_PENDING, SLACK_DELIVERIES
 from bot.services import Services
@@ -138,6 +139,7 @@ class OutboxSender:
         except (asyncio.TimeoutError, OSError, Exception) as exc:  # noqa: BLE001 - network errors: retry later
             await self._retry(connection, row, f"{type(exc).__name__}: {exc}")
             return True
+        failpoint("after_slack_post")  # test-only: Slack has it, the outbox does not know yet
         await connection.execute(Q.outbox_delivered, outbox_id, posted_channel, ts, self.services.clock.now())
         SLACK_DELIVERIES.labels(row["kind"], "sent").inc()
         return True

@@ -72,7 +72,7 @@ async def gather_checks(services: Services, connection: asyncpg.Connection, camp
         stats = await mailjet.statcounters(previous["mailjet_campaign_id"])
         bounce_rate = Counts.from_statcounters(stats).bounce_rate if stats else None
     results.append(checks.previous_round_bounce(
-        dict(previous) if previous else None, bounce_rate=bounce_rate, overridden_by=round_row.get("bounce_override_by"),
+        dict(previous) if previous else None, bounce_rate=bounce_rate, overridden_by=round_row["bounce_override_by"],
     ))
 
     zone = ZoneInfo(campaign["timezone"])

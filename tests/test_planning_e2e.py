@@ -163,3 +163,17 @@ async def test_sigkill_during_planning_resumes_without_duplicates(slack, databas
     finally:
         await slow_mailjet.stop()
 
+
+
+async def test_sigkill_after_slack_accepted_a_post_does_not_post_it_twice(bot_factory, slack, mailjet):
+    """The outbox records each attempt first; a retry looks for its block_id in the channel."""
+    account = seed_account(mailjet, contacts=6, unsubscribed=0, excluded=0)
+    bot = await bot_factory(CAMPAIGN_BOT_TEST_FAILPOINT="after_slack_post")
+    await plan(slack, "Once Only", account, instants(timedelta(hours=3), 1), extra="rounds=1")
+    await asyncio.wait_for(bot.process.wait(), 20)  # killed right after Slack accepted the announcement
+    assert bot.process.returncode == -9
+    assert len([m for m in slack.messages if "*Once Only* planned" in (m.text or "")]) == 1
+    await bot_factory()
+    await asyncio.sleep(2.0)
+    assert len([m for m in slack.messages if "*Once Only* planned" in (m.text or "")]) == 1
+    assert "conversations.history" in [method for method, _ in slack.calls]

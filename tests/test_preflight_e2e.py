@@ -112,6 +112,15 @@ async def test_previous_round_bounce_over_five_percent_blocks_the_next(bot_facto
     checks = await preflight(flow, 2)
     assert checks["bounce"]["status"] == "fail" and "16.7%" in checks["bounce"]["reason"]
     assert (await flow.round(2))["state"] == "blocked"
+    # An approver may accept the bounce rate: the check becomes a warning naming them.
+    message = (await flow.slack.wait_for(
+        lambda: [m for m in flow.preflight_messages(2) if "override_bounce" in str(m.blocks)], timeout=10))[-1]
+    assert "needs the approver role" in await flow.click("override_bounce", message, user=OPERATOR)
+    assert "Override recorded; pre-flight passed" in await flow.click("override_bounce", message, user=APPROVER)
+    run = await flow.fetchrow("SELECT * FROM preflight_runs ORDER BY id DESC LIMIT 1")
+    bounce = next(c for c in run["checks"] if c["key"] == "bounce")
+    assert bounce["status"] == "warn" and "overridden by <@U0APPROVER>" in bounce["reason"]
+    assert (await flow.round(2))["state"] == "ready"
     mailjet.set_outcome(sent["mailjet_campaign_id"], delivered=6, hard=0)
     checks = await preflight(flow, 2)
     assert checks["bounce"]["status"] == "pass"

@@ -86,3 +86,8 @@ SELECT contact_id FROM suppressions WHERE active AND contact_id = ANY($1::bigint
 
 -- name: previous_round
 SELECT * FROM rounds WHERE campaign_id = $1 AND number = $2 - 1;
+
+-- name: round_bounce_override
+UPDATE rounds SET bounce_override_by = $2, bounce_override_at = $3
+WHERE id = $1 AND state IN ('planned', 'ready', 'blocked', 'approved')
+RETURNING *;
