@@ -115,39 +115,27 @@ class Mailjet:
                 return item
         return None
 
-    async def iter_members(self, list_id: int) -> AsyncIterator[list[Member]]:
-        """Pages of list membership (ContactID and unsubscribed flag), 1000 at a time."""
+    async def _pages(self, what: str, endpoint: Any, filters: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
+        """Offset paging, PAGE_SIZE at a time, until a short page (Mailjet's Total is the page size)."""
         offset = 0
         while True:
-            payload = await self._call(
-                f"members of list {list_id}",
-                self._client.listrecipient.get,
-                filters={"ContactsList": list_id, "Limit": PAGE_SIZE, "Offset": offset},
-            )
+            payload = await self._call(what, endpoint.get, filters={**filters, "Limit": PAGE_SIZE, "Offset": offset})
             data = payload.get("Data") or []
-            if not data:
-                return
-            yield [Member(int(d["ContactID"]), bool(d.get("IsUnsubscribed"))) for d in data]
+            if data:
+                yield data
             if len(data) < PAGE_SIZE:
                 return
             offset += len(data)
 
+    async def iter_members(self, list_id: int) -> AsyncIterator[list[Member]]:
+        """Pages of list membership (ContactID and unsubscribed flag)."""
+        async for page in self._pages(f"members of list {list_id}", self._client.listrecipient, {"ContactsList": list_id}):
+            yield [Member(int(d["ContactID"]), bool(d.get("IsUnsubscribed"))) for d in page]
+
     async def iter_contacts(self, list_id: int) -> AsyncIterator[list[Contact]]:
-        """Pages of the list's contacts with their email and campaign exclusion, 1000 at a time."""
-        offset = 0
-        while True:
-            payload = await self._call(
-                f"contacts of list {list_id}",
-                self._client.contact.get,
-                filters={"ContactsList": list_id, "Limit": PAGE_SIZE, "Offset": offset},
-            )
-            data = payload.get("Data") or []
-            if not data:
-                return
-            yield [Contact(int(d["ID"]), str(d["Email"]), bool(d.get("IsExcludedFromCampaigns"))) for d in data]
-            if len(data) < PAGE_SIZE:
-                return
-            offset += len(data)
+        """Pages of the list's contacts with their email and campaign exclusion."""
+        async for page in self._pages(f"contacts of list {list_id}", self._client.contact, {"ContactsList": list_id}):
+            yield [Contact(int(d["ID"]), str(d["Email"]), bool(d.get("IsExcludedFromCampaigns"))) for d in page]
 
     async def get_draft(self, draft_id: int) -> dict[str, Any]:
         return self._first(await self._call(f"campaign draft {draft_id}", self._client.campaigndraft.get, id=draft_id), f"campaign draft {draft_id}")
@@ -191,21 +179,9 @@ class Mailjet:
     async def iter_messages(self, campaign_id: int, status: int) -> AsyncIterator[list[dict[str, Any]]]:
         """Pages of a sent campaign's messages with a MessageStatus (5 bounces, 6 spam, 7 unsub,
         8 blocked, 9 soft, 10 hard), with the contact's email (ShowContactAlt)."""
-        offset = 0
-        while True:
-            payload = await self._call(
-                f"messages of campaign {campaign_id}",
-                self._client.message.get,
-                filters={"Campaign": campaign_id, "MessageStatus": status, "ShowContactAlt": "true",
-                         "Limit": PAGE_SIZE, "Offset": offset},
-            )
-            data = payload.get("Data") or []
-            if not data:
-                return
-            yield data
-            if len(data) < PAGE_SIZE:
-                return
-            offset += len(data)
+        filters = {"Campaign": campaign_id, "MessageStatus": status, "ShowContactAlt": "true"}
+        async for page in self._pages(f"messages of campaign {campaign_id}", self._client.message, filters):
+            yield page
 
     # --- writes --------------------------------------------------------------------------
 

@@ -96,6 +96,10 @@ async def dispatch(invocation: Invocation) -> Reply | None:
     except CommandError as exc:
         COMMANDS.labels(sub, "error").inc()
         return Reply(blocks.slack_escape(exc.reply_text()))
+    except (controls.Refused, CleanupRefused) as exc:
+        # Well-formed, but the round's state says no: why, and that nothing changed.
+        COMMANDS.labels(sub, "refused").inc()
+        return Reply(f":no_entry_sign: {exc}")
     except Exception as exc:  # noqa: BLE001 - the user is told; the log has the detail
         COMMANDS.labels(sub, "crash").inc()
         log.exception("command failed", subcommand=sub)
@@ -184,44 +188,28 @@ async def _campaign_rounds(invocation: Invocation) -> tuple[Any, list[Any]]:
     return campaign, rounds
 
 
-def _refused(exc: controls.Refused) -> Reply:
-    return Reply(f":no_entry_sign: {exc}")
-
-
 @subcommand("preflight")
 async def preflight(invocation: Invocation) -> Reply:
     target = await _target(invocation)
-    try:
-        return Reply(await controls.preflight_now(invocation.services, target, invocation.user_id))
-    except controls.Refused as exc:
-        return _refused(exc)
+    return Reply(await controls.preflight_now(invocation.services, target, invocation.user_id))
 
 
 @subcommand("approve")
 async def approve(invocation: Invocation) -> Reply:
     target = await _target(invocation)
-    try:
-        return Reply(await controls.approve(invocation.services, target, invocation.user_id))
-    except controls.Refused as exc:
-        return _refused(exc)
+    return Reply(await controls.approve(invocation.services, target, invocation.user_id))
 
 
 @subcommand("hold")
 async def hold(invocation: Invocation) -> Reply:
     campaign, rounds = await _campaign_rounds(invocation)
-    try:
-        return Reply(await controls.hold(invocation.services, campaign, rounds, invocation.user_id, invocation.command.reason))
-    except controls.Refused as exc:
-        return _refused(exc)
+    return Reply(await controls.hold(invocation.services, campaign, rounds, invocation.user_id, invocation.command.reason))
 
 
 @subcommand("resume")
 async def resume(invocation: Invocation) -> Reply:
     campaign, rounds = await _campaign_rounds(invocation)
-    try:
-        return Reply(await controls.resume(invocation.services, campaign, rounds, invocation.user_id))
-    except controls.Refused as exc:
-        return _refused(exc)
+    return Reply(await controls.resume(invocation.services, campaign, rounds, invocation.user_id))
 
 
 @subcommand("cancel")
@@ -250,18 +238,12 @@ async def reschedule(invocation: Invocation) -> Reply:
 
 @subcommand("freeze")
 async def freeze(invocation: Invocation) -> Reply:
-    try:
-        return Reply(await controls.set_freeze(invocation.services, invocation.user_id, frozen=True, reason=invocation.command.reason))
-    except controls.Refused as exc:
-        return _refused(exc)
+    return Reply(await controls.set_freeze(invocation.services, invocation.user_id, frozen=True, reason=invocation.command.reason))
 
 
 @subcommand("unfreeze")
 async def unfreeze(invocation: Invocation) -> Reply:
-    try:
-        return Reply(await controls.set_freeze(invocation.services, invocation.user_id, frozen=False, reason=None))
-    except controls.Refused as exc:
-        return _refused(exc)
+    return Reply(await controls.set_freeze(invocation.services, invocation.user_id, frozen=False, reason=None))
 
 
 @subcommand("report")
@@ -276,7 +258,4 @@ async def report(invocation: Invocation) -> Reply:
 @subcommand("cleanup")
 async def cleanup(invocation: Invocation) -> Reply:
     campaign = await load_campaign(invocation, invocation.command.name or "")
-    try:
-        return Reply(await cleanup_now(invocation.services, campaign, invocation.command.round or 0, invocation.user_id))
-    except CleanupRefused as exc:
-        return Reply(f":no_entry_sign: {exc}")
+    return Reply(await cleanup_now(invocation.services, campaign, invocation.command.round or 0, invocation.user_id))

@@ -35,6 +35,7 @@ MAX_APPROVALS = 10             # a section and an actions block each
 MAX_ALERTS = 8
 ALERTS_SINCE = timedelta(days=14)
 SECTION_BUDGET = 2900          # a section's text may hold 3000 characters
+CAMPAIGN_BUDGET = 1600         # per campaign, so fifteen of them stay readable
 ZONE_CACHE_SECONDS = 3600.0
 
 UNSENT = ("planned", "ready", "blocked", "approved", "sending")
@@ -170,8 +171,9 @@ def round_line(round_row: Row, zone: str, frozen: bool) -> str:
 
 
 def campaign_section(campaign: Row, rounds: Sequence[Row], zone: str, frozen: bool) -> dict[str, Any]:
-    """One campaign in one section: a head line, its next event, then a line per round (within
-    Slack's 3000 characters; rounds that do not fit are counted and pointed to `/campaign status`)."""
+    """One campaign in one section: a head line, its next event, then a line per round. Past
+    CAMPAIGN_BUDGET characters the rounds still to come are kept first, then the latest
+    finished ones; the others are counted and `/campaign status` is pointed to."""
     sent = sum(1 for r in rounds if r["state"] in ("sent", "reported", "cleaned"))
     head = (f"*{campaign['name']}* · {sent}/{campaign['round_count']} rounds sent · approval "
             f"{campaign['approval_policy']} · planning {campaign['planning_state']}")
@@ -187,7 +189,7 @@ def campaign_section(campaign: Row, rounds: Sequence[Row], zone: str, frozen: bo
     round_lines = [round_line(r, zone, frozen) for r in shown]
     used = sum(len(line) + 1 for line in lines)
     footer = f"`/campaign status {_quoted(campaign['name'])}` shows every round and stage."
-    budget = SECTION_BUDGET - len(footer) - 80
+    budget = CAMPAIGN_BUDGET - len(footer) - 80
     if used + sum(len(line) + 1 for line in round_lines) > budget:
         upcoming = [r for r in shown if r["state"] not in FINISHED]
         done = [r for r in shown if r["state"] in FINISHED]

@@ -5,35 +5,44 @@
 -- The most relevant campaigns first: planning pending, then planned ones with rounds still to
 -- send or stages still to run (soonest next event first), then the rest (planning failed,
 -- finished), newest first. $1 = how many rows. `total` and `active_total` count every campaign,
--- so the tab can say how many it does not show.
-WITH ranked AS (
+-- so the tab can say how many it does not show. One pass over rounds and pending stage runs
+-- (aggregates, not a lookup per campaign), then the next stage of the shown campaigns only.
+WITH round_counts AS (
+    SELECT campaign_id,
+           count(*) FILTER (WHERE state IN ('planned', 'ready', 'blocked', 'approved', 'sending')) AS unsent,
+           count(*) FILTER (WHERE state IN ('sent', 'reported', 'cleaned')) AS rounds_sent
+    FROM rounds
+    GROUP BY campaign_id
+), next_due AS (
+    SELECT r.campaign_id, min(s.due_at) AS due_at
+    FROM stage_runs s JOIN rounds r ON r.id = s.round_id
+    WHERE s.state = 'pending'
+    GROUP BY r.campaign_id
+), ranked AS (
     SELECT c.id, c.name, c.round_count, c.timezone, c.approval_policy, c.planning_state, c.planning_error,
            c.created_at, c.created_by, c.eligible_contacts,
-           u.unsent, u.rounds_sent,
-           n.stage AS next_stage, n.due_at AS next_due_at, n.number AS next_round,
+           coalesce(u.unsent, 0) AS unsent, coalesce(u.rounds_sent, 0) AS rounds_sent, n.due_at AS next_due_at,
            (c.planning_state = 'pending'
-            OR (c.planning_state = 'planned' AND (u.unsent > 0 OR n.stage IS NOT NULL))) AS active
+            OR (c.planning_state = 'planned' AND (coalesce(u.unsent, 0) > 0 OR n.due_at IS NOT NULL))) AS active
     FROM campaigns c
-    CROSS JOIN LATERAL (
-        SELECT count(*) FILTER (WHERE r.state IN ('planned', 'ready', 'blocked', 'approved', 'sending')) AS unsent,
-               count(*) FILTER (WHERE r.state IN ('sent', 'reported', 'cleaned')) AS rounds_sent
-        FROM rounds r
-        WHERE r.campaign_id = c.id
-    ) u
-    LEFT JOIN LATERAL (
-        SELECT s.stage, s.due_at, r.number
-        FROM rounds r JOIN stage_runs s ON s.round_id = r.id
-        WHERE r.campaign_id = c.id AND s.state = 'pending'
-        ORDER BY s.due_at, r.number
-        LIMIT 1
-    ) n ON true
+    LEFT JOIN round_counts u ON u.campaign_id = c.id
+    LEFT JOIN next_due n ON n.campaign_id = c.id
+), page AS (
+    SELECT ranked.*, count(*) OVER () AS total, count(*) FILTER (WHERE active) OVER () AS active_total
+    FROM ranked
+    ORDER BY active DESC, (planning_state = 'pending') DESC, next_due_at NULLS LAST, created_at DESC, id DESC
+    LIMIT $1
 )
-SELECT ranked.*,
-       count(*) OVER () AS total,
-       count(*) FILTER (WHERE active) OVER () AS active_total
-FROM ranked
-ORDER BY active DESC, (planning_state = 'pending') DESC, next_due_at NULLS LAST, created_at DESC, id DESC
-LIMIT $1;
+SELECT page.*, x.stage AS next_stage, x.number AS next_round
+FROM page
+LEFT JOIN LATERAL (
+    SELECT s.stage, r.number
+    FROM stage_runs s JOIN rounds r ON r.id = s.round_id
+    WHERE s.state = 'pending' AND s.due_at = page.next_due_at AND r.campaign_id = page.id
+    ORDER BY r.number, array_position(ARRAY['prelaunch', 'preflight', 'warning', 'launch', 'wrapup', 'cleanup'], s.stage)
+    LIMIT 1
+) x ON true
+ORDER BY active DESC, (planning_state = 'pending') DESC, next_due_at NULLS LAST, created_at DESC, id DESC;
 
 -- name: home_rounds
 -- Every round of the campaigns shown ($1 = their ids), with its next pending stage and its
