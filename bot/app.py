@@ -9,6 +9,8 @@ from slack_bolt.async_app import AsyncApp
 from bot.services import Services
 from handlers.actions import register_actions
 from handlers.commands import register_commands
+from handlers.home import register_home
+from handlers.modal import register_modal
 
 
 def build_app(services: Services) -> AsyncApp:
@@ -16,4 +18,6 @@ def build_app(services: Services) -> AsyncApp:
     app = AsyncApp(client=services.slack, process_before_response=False, ignoring_self_events_enabled=True)
     register_commands(app, services)
     register_actions(app, services)
+    register_home(app, services)
+    register_modal(app, services)
     return app

@@ -17,6 +17,7 @@ from bot.logs import get_logger
 from bot.metrics import ACTIONS
 from bot.services import Services
 from handlers.blocks import CANCEL_REASON_PREFIX
+from handlers.home import publish_home
 from jobs.cleanup import CleanupRefused, apply_plan
 from storage.queries import Q
 
@@ -27,14 +28,17 @@ def _click(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return body["user"]["id"], body["actions"][0]
 
 
-async def _tell(client: Any, respond: Any, body: dict[str, Any], text: str) -> None:
-    """Ephemeral answer: through response_url on a message, as a DM-less ephemeral on the Home tab."""
+async def _tell(services: Services, client: Any, respond: Any, body: dict[str, Any], text: str) -> None:
+    """Ephemeral answer: through response_url on a message; on the Home tab, the clicker's tab is
+    re-published with the answer on top (Slack gives Home clicks no response_url and no channel)."""
     if body.get("response_url"):
         await respond(text=text, response_type="ephemeral", replace_original=False)
         return
     channel = (body.get("channel") or {}).get("id")
     if channel:
         await client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
+    elif (body.get("view") or {}).get("type") == "home":
+        await publish_home(services, body["user"]["id"], notice=text)
     else:
         log.info("click answered without a place to reply", text=text)
 
@@ -44,7 +48,7 @@ def register_actions(app: AsyncApp, services: Services) -> None:
         user, action = _click(body)
         if not services.roles.may(user, action_id):
             ACTIONS.labels(action_id, "refused").inc()
-            await _tell(client, respond, body, services.roles.refusal(user, action_id))
+            await _tell(services, client, respond, body, services.roles.refusal(user, action_id))
             return
         try:
             round_id = int(action["value"])
@@ -52,14 +56,14 @@ def register_actions(app: AsyncApp, services: Services) -> None:
                 target = await controls.find_round(connection, round_id=round_id)
             text = await _perform(action_id, services, target, user, action)
             ACTIONS.labels(action_id, "ok").inc()
-            await _tell(client, respond, body, f":white_check_mark: {text}")
+            await _tell(services, client, respond, body, f":white_check_mark: {text}")
         except (controls.Refused, CleanupRefused, ValueError) as exc:
             ACTIONS.labels(action_id, "refused").inc()
-            await _tell(client, respond, body, f":no_entry_sign: {exc}")
+            await _tell(services, client, respond, body, f":no_entry_sign: {exc}")
         except Exception as exc:  # noqa: BLE001 - the clicker is told; the log has the detail
             ACTIONS.labels(action_id, "crash").inc()
             log.exception("action failed", action=action_id)
-            await _tell(client, respond, body, f":boom: That failed unexpectedly ({type(exc).__name__}); nothing was changed by the failed step.")
+            await _tell(services, client, respond, body, f":boom: That failed unexpectedly ({type(exc).__name__}); nothing was changed by the failed step.")
 
     for action_id in ("approve_launch", "hold_round", "resume_round", "cancel_round", "apply_cleanup", "override_bounce"):
         def make(action_id: str = action_id) -> Any:

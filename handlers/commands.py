@@ -21,6 +21,7 @@ from bot.logs import get_logger
 from bot.metrics import COMMANDS
 from bot.services import Services
 from handlers import blocks
+from handlers.modal import open_new_campaign_modal, planning_text
 from jobs.cleanup import CleanupRefused, cleanup_now
 from jobs.wrapup import report_now
 from storage.queries import Q
@@ -46,7 +47,7 @@ class Invocation:
     client: Any
 
 
-Handler = Callable[[Invocation], Awaitable[Reply]]
+Handler = Callable[[Invocation], Awaitable[Reply | None]]
 _HANDLERS: dict[str, Handler] = {}
 
 
@@ -151,19 +152,14 @@ async def audit_log(invocation: Invocation) -> Reply:
 
 
 @subcommand("new")
-async def new_campaign(invocation: Invocation) -> Reply:
+async def new_campaign(invocation: Invocation) -> Reply | None:
     new = invocation.command.new
     if new is None:
-        raise CommandError("the form is not available in this version yet; use the text form", "new")
+        await open_new_campaign_modal(invocation.client, invocation.trigger_id, invocation.services,
+                                      channel_id=invocation.channel_id)
+        return None
     created = await create_campaign(invocation.services, new, invocation.user_id)
-    zone = new.zone.key
-    lines = [f":spiral_calendar_pad: Planning *{new.name}*: {new.rounds} rounds, approval {new.approval}."]
-    for r in created.rounds:
-        lines.append(f"• Round {r['number']}: {blocks.when(r['scheduled_at'], zone)}"
-                     + (" (given with at=)" if r["instant_source"] == "explicit" else ""))
-    lines.append("I am splitting the master list and creating each round's list and draft in Mailjet now; "
-                 f"the channel will be told when it is done. `/campaign status \"{new.name}\"` shows progress.")
-    return Reply("\n".join(lines))
+    return Reply(planning_text(new, created))
 
 
 # --- controls -------------------------------------------------------------------------------

@@ -76,15 +76,18 @@ async def load_home(services: Services, now: datetime) -> HomeData:
     )
 
 
-_zone_cache: dict[str, tuple[float, str]] = {}
+_zone_cache: dict[str, tuple[float, str]] = {}  # user -> (valid until, zone)
+ZONE_RETRY_SECONDS = 300.0
 
 
 async def user_zone(services: Services, user_id: str) -> str:
-    """The user's Slack time zone (users.info `tz`), else DEFAULT_TIMEZONE. Cached for an hour."""
+    """The user's Slack time zone (users.info `tz`, which needs the users:read scope), else
+    DEFAULT_TIMEZONE. Cached for an hour; a failed look-up is retried after five minutes."""
     cached = _zone_cache.get(user_id)
-    if cached and time.monotonic() - cached[0] < ZONE_CACHE_SECONDS:
+    if cached and time.monotonic() < cached[0]:
         return cached[1]
     zone = services.settings.DEFAULT_TIMEZONE
+    ttl = ZONE_CACHE_SECONDS
     try:
         info = await services.slack.users_info(user=user_id)
         candidate = (info.get("user") or {}).get("tz")
@@ -93,8 +96,8 @@ async def user_zone(services: Services, user_id: str) -> str:
             zone = candidate
     except Exception as exc:  # noqa: BLE001 - the default zone is a fine answer; the log says why
         log.warning("could not read the user's time zone; using the default", user=user_id, error=str(exc))
-        return zone  # not cached: try again next time
-    _zone_cache[user_id] = (time.monotonic(), zone)
+        ttl = ZONE_RETRY_SECONDS
+    _zone_cache[user_id] = (time.monotonic() + ttl, zone)
     return zone
 
 
