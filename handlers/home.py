@@ -121,7 +121,22 @@ def register_home(app: AsyncApp, services: Services) -> None:
         # Events are acked by Bolt before this runs. The Messages and About tabs fire it too.
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
+        async with services.pool.acquire() as connection:
+            await connection.execute(Q.home_viewer_seen, event["user"], services.clock.now())
         await publish_home(services, event["user"])
+
+
+# Tabs opened within this long are kept current after state changes.
+RECENT_VIEWERS = timedelta(days=1)
+
+
+async def refresh_recent_viewers(services: Services) -> int:
+    """Re-publish the Home tab of everyone who opened it lately; returns how many."""
+    async with services.pool.acquire() as connection:
+        users = [r["user_id"] for r in await connection.fetch(Q.home_recent_viewers, services.clock.now() - RECENT_VIEWERS)]
+    for user_id in users:
+        await publish_home(services, user_id)
+    return len(users)
 
 
 # --- building (pure) ---------------------------------------------------------------------------

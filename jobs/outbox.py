@@ -27,11 +27,13 @@ from bot.failpoints import failpoint
 from bot.logs import get_logger
 from bot.metrics import OUTBOX_PENDING, SLACK_DELIVERIES
 from bot.services import Services
+from handlers.home import refresh_recent_viewers
 from storage.queries import Q
 
 log = get_logger(__name__)
 
 OUTBOX_LOCK_CLASS = 7241  # advisory-lock namespace of outbox rows
+HOME_REFRESH_SECONDS = 2.0  # views.publish is Tier 4; a burst of changes becomes one refresh
 MAX_ATTEMPTS = 8
 # Slack errors that no retry can fix.
 PERMANENT_ERRORS = {
@@ -57,9 +59,22 @@ class OutboxSender:
         self.services = services
         self._last_post: dict[str, float] = {}
         self._channel_ids: dict[str, str] = {}
+        self._home_dirty = False
+        self._home_refreshed = 0.0
 
     async def deliver_due(self, limit: int = 50) -> int:
-        """Deliver what is due now; return how many messages were handled."""
+        """Deliver what is due now; return how many messages were handled. Lifecycle changes
+        also re-publish the Home tabs that are open (at most every HOME_REFRESH_SECONDS)."""
+        handled = await self._deliver_batch(limit)
+        if handled:
+            self._home_dirty = True
+        if self._home_dirty and time.monotonic() - self._home_refreshed >= HOME_REFRESH_SECONDS:
+            self._home_dirty = False
+            self._home_refreshed = time.monotonic()
+            await refresh_recent_viewers(self.services)
+        return handled
+
+    async def _deliver_batch(self, limit: int) -> int:
         handled = 0
         async with self.services.pool.acquire() as connection:
             ids = [r["id"] for r in await connection.fetch(Q.outbox_candidates, self.services.clock.now(), limit)]

@@ -375,3 +375,15 @@ async def test_slow_mailjet_keeps_the_modal_open_and_finishes_there(bot_factory,
     assert done[-1]["view"].get("submit") is None
     await slack.wait_for(lambda: [e for e in slack.ephemerals if "Planning *Slow Letter*" in e["text"]])
     assert await count(database, "SELECT count(*) FROM campaigns WHERE name = 'Slow Letter'") == 1
+
+
+async def test_open_home_tabs_follow_state_changes_without_reopening(bot_factory, flow, slack):
+    await bot_factory()
+    await flow.plan(rounds=1)
+    home = await open_home(slack, OPERATOR)
+    assert "*planned*" in view_text(home)
+    flow.move_to(flow.at[0] - timedelta(minutes=29))  # pre-flight runs: the round becomes ready
+    await flow.wait_state(1, "ready")
+    refreshed = await slack.wait_for(lambda: (v := slack.home_views[OPERATOR]) and "*ready*" in view_text(v) and v,
+                                     timeout=15)
+    assert refreshed["hash"] != home["hash"]

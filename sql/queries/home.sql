@@ -101,3 +101,10 @@ WHERE a.at >= $1
        OR a.action LIKE 'stage % error')
 ORDER BY a.id DESC
 LIMIT $2;
+
+-- name: home_viewer_seen
+INSERT INTO home_viewers (user_id, opened_at) VALUES ($1, $2)
+ON CONFLICT (user_id) DO UPDATE SET opened_at = excluded.opened_at;
+
+-- name: home_recent_viewers
+SELECT user_id FROM home_viewers WHERE opened_at >= $1 ORDER BY opened_at DESC LIMIT 50;
