@@ -91,7 +91,7 @@ INSERT INTO campaigns (name, master_list_id, template_draft_id, round_count, tim
                        offsets, launch_window, approval_policy, channel, created_by, created_at,
                        planning_state, planning_attempts, ledger_written_at, planned_at,
                        subject, sender_name, sender_email, eligible_contacts, dropped_contacts)
-SELECT CASE WHEN @count::int = 1 THEN @prefix::text ELSE @prefix::text || ' ' || lpad(i::text, 4, '0') END,
+SELECT CASE WHEN @count::int = 1 THEN @prefix::text ELSE @prefix::text || ' ' || lpad(i::text, greatest(4, length(@count::text)), '0') END,
        100000 + i, 200000 + i, @rounds::int,
        (ARRAY['Europe/London', 'Europe/Paris', 'America/New_York', 'Asia/Tokyo'])[1 + i % 4],
        ARRAY['tue', 'thu'], time '10:00',
@@ -507,8 +507,8 @@ async def explain(connection: Any, campaign_id: int, campaign_name: str) -> list
     """EXPLAIN (ANALYZE, BUFFERS) every named query, custom and generic plan; flag big seq scans."""
     from storage.queries import Q
 
-    sizes = {r["relname"]: int(r["reltuples"]) for r in await connection.fetch(
-        "SELECT relname, reltuples FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace")}
+    sizes = {r["relname"]: int(r["n_live_tup"]) for r in await connection.fetch(
+        "SELECT relname, n_live_tup FROM pg_stat_user_tables WHERE schemaname = 'public'")}
     out = []
     for name, params in named_queries(campaign_id, campaign_name):
         sql = getattr(Q, name)
@@ -588,7 +588,7 @@ async def bench(args: argparse.Namespace, server_dsn: str) -> int:
             span = timedelta(days=730)
             large = Dataset("large", LARGE_PREFIX, now - span, span / args.campaigns, campaigns=args.campaigns,
                             rounds=args.rounds, audit_rows=args.audit, global_entries=12,
-                            target=f"{LARGE_PREFIX} {args.campaigns // 2:04d}")
+                            target=f"{LARGE_PREFIX} {args.campaigns // 2:0{max(4, len(str(args.campaigns)))}d}")
             pool = await create_pool(dsn, min_size=1, max_size=4)
             results = {}
             for ds in (baseline, large):
@@ -644,7 +644,7 @@ async def bench(args: argparse.Namespace, server_dsn: str) -> int:
                          "large/baseline", "EXPLAIN ms custom / generic", "Seq Scan on (rows)"]))
 
     print()
-    print(f"baseline: {base['campaign']['name']!r}, 3 rounds, {base['campaign']['id']}; large: "
+    print(f"baseline: 1 campaign, {base['campaign']['round_count']} rounds; large (asked for {large.target!r}): "
           f"{large.counts['campaigns']:,} campaigns, {large.counts['rounds']:,} rounds, "
           f"{large.counts['stage_runs']:,} stage runs, {large.counts['preflight_runs']:,} pre-flight runs, "
           f"{large.counts['approvals']:,} approvals, {large.counts['audit_log']:,} audit rows")
@@ -658,7 +658,8 @@ async def bench(args: argparse.Namespace, server_dsn: str) -> int:
     for p in flagged:
         print(f"  {p['query']} [{p['mode']} plan, {p['execution_ms']:.2f} ms]: {p['plan'][0].strip()}")
         for s in p["big_seq_scans"]:
-            print(f"      {s['line']}")
+            if s["line"] != p["plan"][0].strip():
+                print(f"      {s['line']}")
     if args.explain:
         for p in plans:
             print(f"\n-- EXPLAIN (ANALYZE, BUFFERS) {p['query']} [{p['mode']} plan]")

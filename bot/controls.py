@@ -198,8 +198,8 @@ async def reschedule(services: Services, target: Target, user: str, instant_text
     async with services.pool.acquire() as connection, connection.transaction():
         round_row = await connection.fetchrow(Q.round_lock, target.round["id"])
         number = round_row["number"]
-        if round_row["state"] not in UNSENT:
-            raise Refused(f"round {number} is {round_row['state']}; only an unsent round can be rescheduled")
+        if round_row["state"] not in (*UNSENT, "missed"):
+            raise Refused(f"round {number} is {round_row['state']}; only an unsent or missed round can be rescheduled")
         neighbours = {r["number"]: r for r in await connection.fetch(Q.rounds_of_campaign, campaign["id"])}
         before, after = neighbours.get(number - 1), neighbours.get(number + 1)
         if before is not None and instant <= before["scheduled_at"]:

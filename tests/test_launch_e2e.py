@@ -275,3 +275,24 @@ async def test_dry_run_does_everything_but_the_send_and_says_so(bot_factory, flo
     confirmation = (await slack.wait_for(lambda: flow.confirmations(1), timeout=10))[0]
     assert "Dry run" in confirmation.text and "NOT sent" in confirmation.text
     assert mailjet.send_attempts == []
+
+
+async def test_a_missed_round_goes_out_only_if_rescheduled_and_approved_again(bot_factory, flow, slack):
+    await bot_factory(**LIVE)
+    await flow.plan(rounds=1)
+    await flow.approve(1)
+    await flow.command(f'hold "{flow.name}" 1', user=OPERATOR)
+    flow.move_to(flow.at[0] + timedelta(minutes=31))
+    await flow.wait_state(1, "missed")
+    await flow.command(f'resume "{flow.name}" 1', user=APPROVER)
+    await settle(1.5)
+    assert await flow.draft_sends(1) == []  # resuming a missed round does not send it
+    new_instant = flow.at[0] + timedelta(hours=2)
+    reply = await flow.command(f'reschedule "{flow.name}" 1 {new_instant.strftime("%Y-%m-%dT%H:%M:%SZ")}', user=APPROVER)
+    assert "now sends" in reply
+    assert (await flow.round(1))["state"] == "planned"
+    flow.at[0] = new_instant
+    await flow.approve(1)
+    flow.move_to(new_instant + timedelta(seconds=1))
+    await flow.wait_state(1, "sent")
+    assert len(await flow.draft_sends(1)) == 1

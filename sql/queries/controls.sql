@@ -66,8 +66,9 @@ RETURNING *;
 
 -- name: round_reschedule
 -- Back to planned (pre-flight runs again); for a planned round only the instant changes.
-UPDATE rounds SET scheduled_at = $2, instant_source = 'explicit', state = 'planned', state_changed_at = $3
-WHERE id = $1 AND state IN ('planned', 'ready', 'blocked', 'approved')
+UPDATE rounds SET scheduled_at = $2, instant_source = 'explicit', state = 'planned', state_changed_at = $3,
+       outcome_detail = NULL
+WHERE id = $1 AND state IN ('planned', 'ready', 'blocked', 'approved', 'missed')
 RETURNING *;
 
 -- name: audit_page

@@ -50,7 +50,7 @@ UPDATE stage_runs
 SET nominal_at = $3, due_at = $3, state = 'pending', attempts = 0, last_error = NULL,
     late = false, result = NULL, started_at = NULL, finished_at = NULL
 WHERE round_id = $1 AND stage = $2
-  AND state IN ('pending', 'done', 'skipped', 'failed', 'not_implemented');
+  AND state IN ('pending', 'done', 'skipped', 'failed', 'not_implemented', 'cancelled');
 
 -- name: stage_wake_launch
 -- Something that may let a waiting launch go (approval, resume, unfreeze): look again now,
