@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
+from slack_sdk.errors import SlackApiError
+
 from bot.config import Settings
 
 
@@ -43,8 +45,10 @@ async def run_check(settings: Settings) -> int:
         try:
             response = await asyncio.wait_for(slack_client(settings).auth_test(), 15)
             report(True, f"slack: auth.test ok (team {response.get('team')}, bot user {response.get('user_id')})")
-        except Exception as exc:  # noqa: BLE001
-            report(False, f"slack: auth.test failed ({type(exc).__name__}: {getattr(exc, 'response', {}) and exc.response.get('error')})")
+        except SlackApiError as exc:
+            report(False, f"slack: auth.test failed ({exc.response.get('error', 'no error code')})")
+        except Exception as exc:  # noqa: BLE001 - unreachable URL, timeout…
+            report(False, f"slack: auth.test failed ({type(exc).__name__}: {exc})")
     if settings.MAILJET_API_KEY is not None and settings.MAILJET_API_SECRET is not None:
         mailjet = mailjet_client(settings)
         try:

@@ -224,10 +224,12 @@ def status_blocks(campaign: Row, rounds: Sequence[Row], stages: Mapping[int, Seq
     return blocks[:50]
 
 
-def campaigns_list_text(rows: Sequence[Row], default_zone: str) -> str:
+def campaigns_list_text(rows: Sequence[Row], default_zone: str, frozen: Row | None = None) -> str:
+    banner = (f":ice_cube: *All sends are frozen* by <@{frozen['changed_by']}>"
+              + (f": {frozen['reason']}" if frozen["reason"] else "") + "\n") if frozen and frozen["frozen"] else ""
     if not rows:
-        return "No campaigns yet. Plan one with `/campaign new`."
-    lines = ["*Campaigns*"]
+        return banner + "No campaigns yet. Plan one with `/campaign new`."
+    lines = [banner + "*Campaigns*"]
     for c in rows:
         nxt = (f"next: {STAGE_LABEL[c['next_stage']]} of round {c['next_round']} at {when(c['next_due_at'], c['timezone'])}"
                if c["next_stage"] else "nothing scheduled")

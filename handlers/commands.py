@@ -122,7 +122,8 @@ async def load_campaign(invocation: Invocation, name: str) -> Any:
 async def list_campaigns(invocation: Invocation) -> Reply:
     async with invocation.services.pool.acquire() as connection:
         rows = await connection.fetch(Q.campaigns_overview, 50, 0)
-    return Reply(blocks.campaigns_list_text(rows, invocation.services.settings.DEFAULT_TIMEZONE))
+        frozen = await connection.fetchrow(Q.freeze_state)
+    return Reply(blocks.campaigns_list_text(rows, invocation.services.settings.DEFAULT_TIMEZONE, frozen))
 
 
 @subcommand("status")

@@ -134,3 +134,32 @@ async def test_bad_configuration_stops_with_one_line_and_exit_2(change, variable
     assert len(lines) == 1, result.stderr
     assert variable in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
+
+
+async def test_check_reports_each_dependency_and_never_prints_secrets(slack, mailjet, database):
+    env = base_env(database=database, slack=slack, mailjet=mailjet)
+    result = await asyncio.to_thread(subprocess.run, [CAMPAIGN_BOT, "check"], env=env, capture_output=True, text=True,
+                                     timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("✓ configuration") for line in lines)
+    assert any(line.startswith("✓ database: reachable") for line in lines)
+    assert any(line.startswith("✓ slack: auth.test ok") for line in lines)
+    assert any(line.startswith("✓ mailjet: credentials accepted") for line in lines)
+    env["MAILJET_API_SECRET"] = "wrong-secret-value"
+    env["SLACK_BOT_TOKEN"] = "xoxb-not-the-right-one"
+    result = await asyncio.to_thread(subprocess.run, [CAMPAIGN_BOT, "check"], env=env, capture_output=True, text=True,
+                                     timeout=60)
+    assert result.returncode == 1
+    assert "✗ mailjet" in result.stdout and "✗ slack: auth.test failed (invalid_auth)" in result.stdout
+    for secret in ("wrong-secret-value", "xoxb-not-the-right-one", slack.app_token):
+        assert secret not in result.stdout + result.stderr
+
+
+async def test_migrate_applies_then_reports_up_to_date(empty_database, slack, mailjet):
+    env = base_env(database=empty_database, slack=slack, mailjet=mailjet)
+    first = await asyncio.to_thread(subprocess.run, [CAMPAIGN_BOT, "migrate"], env=env, capture_output=True, text=True, timeout=60)
+    second = await asyncio.to_thread(subprocess.run, [CAMPAIGN_BOT, "migrate"], env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == second.returncode == 0
+    assert first.stdout.startswith("migrations applied: 1, 2")
+    assert second.stdout.strip() == "migrations applied: none (up to date)"
