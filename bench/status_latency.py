@@ -19,7 +19,9 @@ dispatch's metric counters. Each reply is checked (a "no campaign named …" ans
 fast, meaningless number). Every named query is also timed alone, and EXPLAIN (ANALYZE,
 BUFFERS) is run on each on the large dataset, with a custom and a generic plan (asyncpg
 prepares its statements, so after five runs the server may switch to the generic plan):
-a sequential scan over a big table is reported.
+sequential scans over tables of 1000+ rows and plan nodes producing or filtering out 50 000+
+rows (over all loops) are printed with their EXPLAIN line, and JIT time where JIT ran;
+--explain prints every plan.
 
 Datasets, written in one fresh database `bench_<hex>` (DATABASE_URL's server, else
 postgresql://postgres@127.0.0.1:5432, else an embedded server for the run; migrated with
@@ -33,9 +35,10 @@ generate_series, no row-by-row round trips):
   sent), 1–3 pre-flight runs, live and lapsed approvals; states follow the clock (old rounds
   sent, reported, cleaned, or cancelled, missed, failed; recent ones ready, approved, blocked,
   planned; stages done or pending); the audit trail of all of it, topped up with retries,
-  re-runs, holds and reschedules to --audit rows (120 000), plus global freeze/unfreeze
-  entries; audit ids follow time, as in production. VACUUM ANALYZE afterwards, as autovacuum
-  would have done on a live database.
+  re-runs, holds and reschedules to --audit rows (120 000), plus --freezes (12) global
+  freeze/unfreeze entries (campaign_id NULL, shown in every campaign's log); audit ids follow
+  time, as in production. VACUUM ANALYZE afterwards, as autovacuum would have done on a live
+  database.
 
 The large run asks for the campaign in the middle of the large set (by creation time).
 
@@ -77,6 +80,7 @@ LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LIMIT_MS = 1000.0
 DEFAULT_ZONE = "Europe/London"
 BIG_TABLE_ROWS = 1_000         # a Seq Scan over a table this big (grows with campaigns) is reported
+HEAVY_NODE_ROWS = 50_000       # so is a plan node that produces or filters out this many rows (x loops)
 BASELINE_NAME = "Baseline campaign"
 LARGE_PREFIX = "Newsletter"
 
@@ -91,7 +95,8 @@ INSERT INTO campaigns (name, master_list_id, template_draft_id, round_count, tim
                        offsets, launch_window, approval_policy, channel, created_by, created_at,
                        planning_state, planning_attempts, ledger_written_at, planned_at,
                        subject, sender_name, sender_email, eligible_contacts, dropped_contacts)
-SELECT CASE WHEN @count::int = 1 THEN @prefix::text ELSE @prefix::text || ' ' || lpad(i::text, greatest(4, length(@count::text)), '0') END,
+SELECT CASE WHEN @count::int = 1 THEN @prefix::text
+            ELSE @prefix::text || ' ' || lpad(i::text, greatest(4, length(@count::text)), '0') END,
        100000 + i, 200000 + i, @rounds::int,
        (ARRAY['Europe/London', 'Europe/Paris', 'America/New_York', 'Asia/Tokyo'])[1 + i % 4],
        ARRAY['tue', 'thu'], time '10:00',
@@ -528,9 +533,21 @@ async def explain(connection: Any, campaign_id: int, campaign_name: str) -> list
                 match = re.search(r"Seq Scan on (\w+)", line)
                 if match:
                     seq_scans.append({"table": match.group(1), "rows": sizes.get(match.group(1), 0), "line": line.strip()})
-            total = next((float(m.group(1)) for line in plan if (m := re.match(r"Execution Time: ([\d.]+) ms", line.strip()))), 0.0)
+            heavy: list[str] = []
+            loops, node_line = 1, ""
+            for line in plan:
+                node = re.search(r"actual time=[\d.]+\.\.[\d.]+ rows=(\d+) loops=(\d+)", line)
+                if node:
+                    loops, node_line = int(node.group(2)), line.strip()
+                    if int(node.group(1)) * loops >= HEAVY_NODE_ROWS:
+                        heavy.append(node_line)
+                removed = re.search(r"Rows Removed by (?:Filter|Join Filter|Index Recheck): (\d+)", line)
+                if removed and int(removed.group(1)) * loops >= HEAVY_NODE_ROWS:
+                    heavy += [node_line, f"  {line.strip()}" + (f" (per loop, {loops} loops)" if loops > 1 else "")]
+            total = next((float(m.group(1)) for line in plan
+                          if (m := re.match(r"Execution Time: ([\d.]+) ms", line.strip()))), 0.0)
             out.append({"query": name, "mode": mode, "plan": plan, "seq_scans": seq_scans, "execution_ms": total,
-                        "big_seq_scans": [s for s in seq_scans if s["rows"] >= BIG_TABLE_ROWS]})
+                        "big_seq_scans": [s for s in seq_scans if s["rows"] >= BIG_TABLE_ROWS], "heavy": heavy})
     return out
 
 
@@ -587,7 +604,7 @@ async def bench(args: argparse.Namespace, server_dsn: str) -> int:
                                campaigns=1, rounds=3, audit_rows=0, global_entries=2, target=BASELINE_NAME)
             span = timedelta(days=730)
             large = Dataset("large", LARGE_PREFIX, now - span, span / args.campaigns, campaigns=args.campaigns,
-                            rounds=args.rounds, audit_rows=args.audit, global_entries=12,
+                            rounds=args.rounds, audit_rows=args.audit, global_entries=args.freezes,
                             target=f"{LARGE_PREFIX} {args.campaigns // 2:0{max(4, len(str(args.campaigns)))}d}")
             pool = await create_pool(dsn, min_size=1, max_size=4)
             results = {}
@@ -651,15 +668,18 @@ async def bench(args: argparse.Namespace, server_dsn: str) -> int:
     print(f"{args.runs} timed runs per subcommand after {args.warmup} warm-up runs; whole bench "
           f"{time.perf_counter() - started:.0f} s")
 
-    flagged = [p for p in plans if p["big_seq_scans"]]
+    flagged = [p for p in plans if p["big_seq_scans"] or p["heavy"]]
     if flagged:
-        print(f"\nSequential scans over tables of {BIG_TABLE_ROWS:,}+ rows (EXPLAIN ANALYZE on the large set; "
-              "--explain prints every plan):")
+        print(f"\nEXPLAIN ANALYZE on the large set: sequential scans over tables of {BIG_TABLE_ROWS:,}+ rows, and plan "
+              f"nodes producing or filtering out {HEAVY_NODE_ROWS:,}+ rows over all loops (--explain prints every plan):")
     for p in flagged:
         print(f"  {p['query']} [{p['mode']} plan, {p['execution_ms']:.2f} ms]: {p['plan'][0].strip()}")
-        for s in p["big_seq_scans"]:
-            if s["line"] != p["plan"][0].strip():
-                print(f"      {s['line']}")
+        for line in dict.fromkeys([s["line"] for s in p["big_seq_scans"]] + p["heavy"]):
+            if line != p["plan"][0].strip():
+                print(f"      {line}")
+        jit = next((line.strip() for line in p["plan"] if line.strip().startswith("Timing: Generation")), None)
+        if jit:
+            print(f"      JIT {jit}")
     if args.explain:
         for p in plans:
             print(f"\n-- EXPLAIN (ANALYZE, BUFFERS) {p['query']} [{p['mode']} plan]")
@@ -678,6 +698,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--campaigns", type=int, default=1000, help="campaigns in the large set (default 1000)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds per campaign in the large set (default 5)")
     parser.add_argument("--audit", type=int, default=120_000, help="audit rows of the large set (default 120000)")
+    parser.add_argument("--freezes", type=int, default=12,
+                        help="global audit entries (freeze/unfreeze) spread over the large set's two years (default 12)")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per subcommand (default 30)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
     parser.add_argument("--limit-ms", type=float, default=LIMIT_MS, help="large p95 ceiling (default 1000)")

@@ -14,21 +14,21 @@ SELECT * FROM campaigns WHERE lower(name) = lower($1);
 SELECT * FROM campaigns WHERE id = $1;
 
 -- name: campaigns_overview
--- Every campaign with its next pending stage (for /campaign list and the Home tab).
+-- The newest campaigns (a page of them first, then the per-campaign facts) with their next
+-- pending stage, for /campaign list.
 SELECT c.*,
        (SELECT count(*) FROM rounds r WHERE r.campaign_id = c.id) AS rounds_total,
        (SELECT count(*) FROM rounds r WHERE r.campaign_id = c.id AND r.state IN ('sent', 'reported', 'cleaned')) AS rounds_sent,
        n.stage AS next_stage, n.due_at AS next_due_at, n.number AS next_round
-FROM campaigns c
+FROM (SELECT * FROM campaigns ORDER BY created_at DESC LIMIT $1 OFFSET $2) c
 LEFT JOIN LATERAL (
     SELECT s.stage, s.due_at, r.number
-    FROM stage_runs s JOIN rounds r ON r.id = s.round_id
-    WHERE r.campaign_id = c.id AND s.state = 'pending'
+    FROM rounds r JOIN stage_runs s ON s.round_id = r.id AND s.state = 'pending'
+    WHERE r.campaign_id = c.id
     ORDER BY s.due_at
     LIMIT 1
 ) n ON true
-ORDER BY c.created_at DESC
-LIMIT $1 OFFSET $2;
+ORDER BY c.created_at DESC;
 
 -- name: claim_campaign_to_plan
 -- Held for the whole planning run; a crash releases it and planning resumes elsewhere.

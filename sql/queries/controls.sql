@@ -72,10 +72,15 @@ WHERE id = $1 AND state IN ('planned', 'ready', 'blocked', 'approved', 'missed')
 RETURNING *;
 
 -- name: audit_page
--- A campaign's entries and the global ones (freeze, unfreeze).
+-- A campaign's entries and the global ones (freeze, unfreeze), newest first: two ordered
+-- index walks merged, so the cost does not grow with the whole log.
 SELECT a.*, r.number AS round_number
-FROM audit_log a LEFT JOIN rounds r ON r.id = a.round_id
-WHERE a.campaign_id = $1 OR a.campaign_id IS NULL
+FROM (
+    (SELECT * FROM audit_log WHERE campaign_id = $1 ORDER BY id DESC LIMIT $2::int + $3::int)
+    UNION ALL
+    (SELECT * FROM audit_log WHERE campaign_id IS NULL ORDER BY id DESC LIMIT $2::int + $3::int)
+) a
+LEFT JOIN rounds r ON r.id = a.round_id
 ORDER BY a.id DESC
 LIMIT $2 OFFSET $3;
 
