@@ -1,7 +1,7 @@
 """Configuration: every setting the product reads, from the environment or a `.env` file.
 
-The names and defaults are a contract (PRODUCT.md section 9); docs/CONFIGURATION is the
-README's table. Problems are collected, not raised one at a time, so start-up can print
+The names and defaults are a contract (PRODUCT.md section 9); the README's table lists
+every one. Problems are collected, not raised one at a time, so start-up can print
 one clear line per problem and stop (exit code 2) without a traceback.
 """
 

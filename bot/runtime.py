@@ -45,17 +45,21 @@ from storage.queries import Q
 log = get_logger(__name__)
 
 
-def slack_client(settings: Settings) -> AsyncWebClient:
+def slack_client(settings: Settings, *, retry_server_errors: bool = False) -> AsyncWebClient:
+    """The Slack Web API client.
+
+    429s are always retried (Slack did not process the call). The outbox's client retries
+    nothing else: a connection error or a 5xx may still have posted the message, and the
+    outbox retries those itself after looking for an earlier delivery, so nothing is posted
+    twice. The Bolt app's client (ephemeral replies, views, users.info) also retries server
+    and connection errors, where a repeat is harmless.
+    """
     assert settings.SLACK_BOT_TOKEN is not None
-    return AsyncWebClient(
-        token=settings.SLACK_BOT_TOKEN.get_secret_value(),
-        base_url=settings.SLACK_API_URL,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
+    handlers: list[Any] = [AsyncRateLimitErrorRetryHandler(max_retry_count=3)]
+    if retry_server_errors:
+        handlers += [AsyncServerErrorRetryHandler(max_retry_count=2), AsyncConnectionErrorRetryHandler(max_retry_count=2)]
+    return AsyncWebClient(token=settings.SLACK_BOT_TOKEN.get_secret_value(), base_url=settings.SLACK_API_URL,
+                          retry_handlers=handlers)
 
 
 def mailjet_client(settings: Settings) -> Mailjet:
@@ -117,7 +121,7 @@ async def run(settings: Settings) -> int:
         # HTTP first: during start-up /healthz answers and /readyz says what is not ready yet.
         http_runner = await start_http(build_http_app(services, [webhook_route(services)]), settings.PORT)
         stack.push_async_callback(http_runner.cleanup)
-        app = build_app(services)
+        app = build_app(services, slack_client(settings, retry_server_errors=True))
         assert settings.SLACK_APP_TOKEN is not None
         socket_handler = AsyncSocketModeHandler(app, settings.SLACK_APP_TOKEN.get_secret_value())
         await socket_handler.connect_async()

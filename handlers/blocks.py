@@ -58,6 +58,8 @@ def when(instant: datetime | None, zone: str) -> str:
 
 def state_text(round_row: Row, frozen: bool = False) -> str:
     text = f"{STATE_EMOJI.get(round_row['state'], '')} *{round_row['state']}*"
+    if round_row.get("dry_run"):
+        text += " (dry run: nothing was sent)"
     if round_row["held"]:
         text += " · :pause_button: *held*" + (f" ({round_row['hold_reason']})" if round_row.get("hold_reason") else "")
     if frozen and round_row["state"] not in ("sent", "reported", "cleaned", "cancelled", "missed", "failed"):
@@ -112,6 +114,8 @@ def round_parent(campaign: Row, round_row: Row, *, frozen: bool = False, late_by
         notes.append(f":hourglass: Posted late: this message was due {late_by} ago.")
     if round_row.get("outcome_detail") and round_row["state"] in ("cancelled", "missed", "failed"):
         notes.append(round_row["outcome_detail"])
+    if round_row.get("dry_run") is not None:
+        dry_run = round_row["dry_run"]  # once sent, how it was sent, whatever the mode is now
     notes.append(f"Send mode: {'dry run (nothing is sent to Mailjet)' if dry_run else 'live'}. Stages follow in this thread.")
     blocks.append(_context(" ".join(notes)))
     text = f"{round_title(campaign, round_row)}: {round_row['state']}, sends {when(round_row['scheduled_at'], zone)}"
@@ -166,11 +170,13 @@ def alert(campaign: Row, round_row: Row, text: str) -> SlackMessage:
 
 
 def thread_note(campaign: Row, round_row: Row, stage: str, text: str) -> SlackMessage:
-    """A plain announcement in the round's thread (holds, resumes, reschedules…)."""
+    """An announcement in the round's thread (holds, resumes, reschedules…); with stage
+    "alert" it is also broadcast to the channel."""
     return SlackMessage(
         text=text,
         blocks=[_section(text)],
         metadata=lifecycle_metadata(campaign["name"], round_row["number"], stage, round_row["state"]),
+        reply_broadcast=stage == "alert",
     )
 
 

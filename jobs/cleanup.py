@@ -136,6 +136,15 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
     for round_id in touched:
         changed = await connection.fetchrow(Q.round_recount, round_id)
         other = await connection.fetchrow(Q.campaign_by_id, changed["campaign_id"])
+        if changed["state"] == "approved":
+            # Its list changed: a material change, so the approval lapses (PRODUCT.md invariant 4).
+            await connection.execute(Q.approval_lapse, round_id, now, f"cleanup plan {plan['id']} changed its list")
+            changed = await connection.fetchrow(Q.round_transition, round_id, "approved", "ready", now, None)
+            await outbox.post_in_round_thread(
+                connection, round_id=round_id, key=f"round:{round_id}:cleanup:{plan['id']}:lapsed", channel=other["channel"],
+                now=now, message=blocks.thread_note(other, changed, "alert",
+                                                    ":warning: A list cleanup removed contacts from this round, so its "
+                                                    "approval lapsed. Run pre-flight again and approve it to send."))
         await refresh_parent(connection, services, other, changed, now)
     cleaned = await connection.fetchrow(Q.round_transition, round_row["id"], round_row["state"], "cleaned", now, None) \
         if round_row["state"] in ("sent", "reported") else round_row

@@ -1,6 +1,6 @@
 """The stage engine: claim one due stage run from Postgres, execute it, record the outcome.
 
-The claim (`FOR UPDATE SKIP LOCKED`) is held for the whole execution inside one
+The claim (`FOR NO KEY UPDATE SKIP LOCKED`) is held for the whole execution inside one
 transaction, so any number of replicas run each stage once, and a crash releases the row at
 once for the next process. What the executor writes (state changes, outbox messages, audit)
 commits with the stage's outcome or not at all. A failing executor is retried with backoff

@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import asyncpg
+import asyncpg.exceptions
 
 from bot import checks
 from bot.failpoints import failpoint
@@ -41,6 +42,7 @@ RECONCILE_RETRY = timedelta(seconds=30)
 # After Mailjet confirmed the draft is still a draft: a short pause before sending again,
 # so a request of the crashed process that was still on the wire has landed or died.
 RESEND_PAUSE = timedelta(seconds=5)
+CLAIM_LOCK_TIMEOUT_MS = 2000
 TERMINAL = ("sent", "reported", "cleaned", "cancelled", "missed", "failed")
 
 
@@ -89,15 +91,30 @@ def why_not_sent(ctx: StageContext, gate: str | None) -> str:
 
 
 async def _draft_unchanged(ctx: StageContext) -> bool:
-    """The approved pre-flight's content hash still matches the draft in Mailjet."""
-    if ctx.round["state"] != "approved":
-        return True  # auto approval: the latest pre-flight is what counts; it passed
-    approval = await ctx.connection.fetchrow(Q.live_approval, ctx.round["id"])
-    run = await ctx.connection.fetchrow(Q.preflight_by_id, approval["preflight_run_id"])
+    """The checked draft (the approved pre-flight's, or with automatic approval the latest
+    passing pre-flight's) still matches the draft in Mailjet."""
     mailjet = ctx.services.mailjet
     draft = await mailjet.get_draft(ctx.round["mailjet_draft_id"])
     content = await mailjet.get_draft_content(ctx.round["mailjet_draft_id"])
-    if checks.content_hash(draft, content) == run["content_hash"]:
+    current = checks.content_hash(draft, content)
+    if ctx.round["state"] != "approved":
+        run = await ctx.connection.fetchrow(Q.preflight_latest, ctx.round["id"])
+        if run is not None and run["content_hash"] == current:
+            return True
+        round_row = await ctx.connection.fetchrow(Q.round_transition, ctx.round["id"], ctx.round["state"], "blocked", ctx.now, None)
+        await audit(ctx.connection, now=ctx.now, actor="system", action="blocked: draft changed", campaign_id=ctx.campaign["id"],
+                    round_id=ctx.round["id"], detail={"summary": "the draft's content changed since pre-flight"})
+        await outbox.post_in_round_thread(
+            ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:changed:{run['id'] if run else 0}",
+            channel=ctx.campaign["channel"], now=ctx.now,
+            message=blocks.alert(ctx.campaign, round_row, "The draft changed in Mailjet after pre-flight, so the round is "
+                                 "blocked and nothing was sent. Re-run pre-flight to send it inside the window."),
+        )
+        await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
+        return False
+    approval = await ctx.connection.fetchrow(Q.live_approval, ctx.round["id"])
+    run = await ctx.connection.fetchrow(Q.preflight_by_id, approval["preflight_run_id"])
+    if current == run["content_hash"]:
         return True
     await ctx.connection.execute(Q.approval_lapse, ctx.round["id"], ctx.now, "the draft changed since it was approved")
     round_row = await ctx.connection.fetchrow(Q.round_transition, ctx.round["id"], "approved", "ready", ctx.now, None)
@@ -117,14 +134,24 @@ async def claim_and_send(ctx: StageContext) -> Outcome:
     services, round_row, campaign = ctx.services, ctx.round, ctx.campaign
     failpoint("before_claim")
     # The claim commits on its own connection before the send call: the intent is durable.
+    # It must not wait long for the round's row: a cancel or reschedule holding it waits in
+    # turn for this stage's row, a cycle Postgres cannot see. Giving way breaks it; the
+    # stage looks again in a moment, and the control that won is what counts.
     async with services.pool.acquire() as claim_connection:
-        claimed = await claim_connection.fetchrow(Q.round_claim_send, round_row["id"], ctx.now, services.instance_id)
+        try:
+            async with claim_connection.transaction():
+                await claim_connection.execute(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_TIMEOUT_MS}ms'")
+                claimed = await claim_connection.fetchrow(Q.round_claim_send, round_row["id"], ctx.now, services.instance_id)
+                if claimed is not None:
+                    await audit(claim_connection, now=ctx.now, actor="system", action="send claimed",
+                                campaign_id=campaign["id"], round_id=round_row["id"],
+                                detail={"summary": f"by {services.instance_id}", "dry_run": services.dry_run,
+                                        "attempt": claimed["send_attempts"]})
+        except asyncpg.exceptions.LockNotAvailableError:
+            claimed = None
         if claimed is None:
-            # Something committed first (hold, cancel, freeze, lapse): look again soon.
+            # Something committed first or holds the round (hold, cancel, freeze, lapse): look again soon.
             return Outcome.wait(ctx.now + timedelta(seconds=5), "the send claim lost to a concurrent change")
-        await audit(claim_connection, now=ctx.now, actor="system", action="send claimed", campaign_id=campaign["id"],
-                    round_id=round_row["id"], detail={"summary": f"by {services.instance_id}", "dry_run": services.dry_run,
-                                                      "attempt": claimed["send_attempts"]})
     log.info("send claimed", draft=round_row["mailjet_draft_id"], dry_run=services.dry_run)
     failpoint("after_claim")
     if services.dry_run:
@@ -135,7 +162,7 @@ async def claim_and_send(ctx: StageContext) -> Outcome:
     except MailjetError as exc:
         MAILJET_SENDS.labels("error").inc()
         log.warning("send call failed; reconciling with Mailjet", error=str(exc), ambiguous=exc.ambiguous)
-        return await reconcile(ctx, after_error=str(exc))
+        return await reconcile(ctx, after_error=str(exc), rejected=not exc.ambiguous)
     MAILJET_SENDS.labels("sent").inc()
     draft = await services.mailjet.get_draft(round_row["mailjet_draft_id"])
     return await record_sent(ctx, campaign_id=int(draft.get("CampaignID") or 0) or None, dry_run=False)
@@ -163,7 +190,7 @@ def early_look_delay(campaign: asyncpg.Record) -> timedelta:
     return min(timedelta(minutes=30), timedelta(seconds=campaign["offsets"]["wrapup"]) / 2)
 
 
-async def reconcile(ctx: StageContext, *, after_error: str | None = None) -> Outcome:
+async def reconcile(ctx: StageContext, *, after_error: str | None = None, rejected: bool = False) -> Outcome:
     """Settle a round in `sending` from the draft's status in Mailjet, before anything else."""
     round_row, campaign, services = ctx.round, ctx.campaign, ctx.services
     deadline = round_row["scheduled_at"] + campaign["launch_window"]
@@ -181,6 +208,10 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None) -> Out
     if status == 2:
         return await record_sent(ctx, campaign_id=int(draft.get("CampaignID") or 0) or None, dry_run=False,
                                  note="Confirmed from Mailjet after an interrupted send call.")
+    if status == 0 and rejected:
+        # Mailjet answered and refused (a 4xx): retrying the same call would only be refused again.
+        return await mark_failed(ctx, f"Mailjet refused to send draft {round_row['mailjet_draft_id']}: {after_error}. "
+                                      "Nothing was sent. Fix the draft in Mailjet, then reschedule the round.")
     if status == 0:
         back_to = "approved" if await ctx.connection.fetchrow(Q.live_approval, round_row["id"]) else "ready"
         await ctx.connection.execute(Q.round_release_claim, round_row["id"], back_to, ctx.now)

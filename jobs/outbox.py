@@ -61,6 +61,7 @@ class OutboxSender:
         self._channel_ids: dict[str, str] = {}
         self._home_dirty = False
         self._home_refreshed = 0.0
+        self._home_task: asyncio.Future[int] | None = None
 
     async def deliver_due(self, limit: int = 50) -> int:
         """Deliver what is due now; return how many messages were handled. Lifecycle changes
@@ -71,7 +72,8 @@ class OutboxSender:
         if self._home_dirty and time.monotonic() - self._home_refreshed >= HOME_REFRESH_SECONDS:
             self._home_dirty = False
             self._home_refreshed = time.monotonic()
-            await refresh_recent_viewers(self.services)
+            # In the background: Home tabs must not hold up the channel's messages.
+            self._home_task = asyncio.ensure_future(refresh_recent_viewers(self.services))
         return handled
 
     async def _deliver_batch(self, limit: int) -> int:

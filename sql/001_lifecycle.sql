@@ -151,7 +151,7 @@ CREATE TABLE suppressions (
     revalidate_after    timestamptz
 );
 
--- One row per (round, stage): the schedule itself. Claimed with FOR UPDATE SKIP LOCKED.
+-- One row per (round, stage): the schedule itself. Claimed with FOR NO KEY UPDATE SKIP LOCKED.
 CREATE TABLE stage_runs (
     id               bigserial PRIMARY KEY,
     round_id         bigint NOT NULL REFERENCES rounds (id) ON DELETE CASCADE,

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from bot.clock import write_test_clock_offset
+from bot.config import Settings
 from standins.mailjet import MailjetStandin
 from standins.slack import SlackStandin
 
@@ -31,7 +32,8 @@ def free_port() -> int:
 
 
 def base_env(*, database: str, slack: SlackStandin, mailjet: MailjetStandin) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MAILJET_", "CAMPAIGN_"))}
+    # Nothing of the developer's shell configures the bot under test: only what is set here.
+    env = {k: v for k, v in os.environ.items() if k not in Settings.model_fields}
     env.update({
         "DATABASE_URL": database,
         "SLACK_BOT_TOKEN": slack.bot_token,
@@ -58,6 +60,7 @@ class BotProcess:
                  clock_file: Path, extra_env: dict[str, str], index: int):
         self.port = free_port()
         self.clock_file = clock_file
+        self.workdir = workdir  # the bot's working directory: no stray .env is read
         self.log_path = workdir / f"bot-{index}-{self.port}.log"
         self.env = base_env(database=database, slack=slack, mailjet=mailjet)
         self.env.update({"PORT": str(self.port), "CAMPAIGN_BOT_TEST_CLOCK_FILE": str(clock_file)})
@@ -68,7 +71,7 @@ class BotProcess:
     async def start(self, ready_timeout: float = 30.0) -> None:
         self._log_handle = open(self.log_path, "ab")
         self.process = await asyncio.create_subprocess_exec(
-            CAMPAIGN_BOT, "run", env=self.env, stdout=self._log_handle, stderr=self._log_handle,
+            CAMPAIGN_BOT, "run", env=self.env, stdout=self._log_handle, stderr=self._log_handle, cwd=self.workdir,
             stdin=asyncio.subprocess.DEVNULL,
         )
         await self.wait_ready(ready_timeout)
