@@ -42,7 +42,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
+from storage.database import local_postgres_answers, with_database
+from common import text_table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -202,9 +203,6 @@ async def _plan_main(config: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- the parent
 
 
-def _with_database(dsn: str, name: str) -> str:
-    return urlunparse(urlparse(dsn)._replace(path=f"/{name}"))
-
 
 async def _create_database(server_dsn: str) -> tuple[str, str]:
     import asyncpg
@@ -218,7 +216,7 @@ async def _create_database(server_dsn: str) -> tuple[str, str]:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    dsn = _with_database(server_dsn, name)
+    dsn = with_database(server_dsn, name)
     connection = await connect(dsn)
     try:
         await migrate(connection)
@@ -316,16 +314,6 @@ def _check_planned(result: dict[str, Any]) -> str | None:
     return None
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    aligned = ["<"] + [">"] * (len(header) - 1)
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(f"{cell:{a}{w}}" for cell, a, w in zip(cells, aligned, widths, strict=True)).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), rule, *(line(r) for r in rows)])
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -350,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     embedded = None
     server_dsn = os.environ.get("DATABASE_URL") or ""
     if not server_dsn:
-        if _local_postgres_answers():
+        if local_postgres_answers():
             server_dsn = LOCAL_PG
         else:  # as the tests do: an embedded server for this run only (its memory is not measured)
             from storage.database import EmbeddedPostgres
@@ -366,15 +354,6 @@ def main(argv: list[str] | None = None) -> int:
             embedded.stop()
             shutil.rmtree(pg_dir, ignore_errors=True)
 
-
-def _local_postgres_answers() -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _bench(args: argparse.Namespace, server_dsn: str) -> int:
@@ -419,7 +398,7 @@ def _bench(args: argparse.Namespace, server_dsn: str) -> int:
         ])
     header = ["run", "contacts", "planning s", "ready MB", "peak RSS MB", "over baseline MB", "polled peak MB"]
     print()
-    print(_table(rows, header))
+    print(text_table(rows, header))
     ratio = large / small
     small_over, large_over = small - base, large - base
     print()

@@ -58,7 +58,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -70,7 +69,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlparse, urlunparse
+from storage.database import local_postgres_answers, with_database
+from common import text_table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -558,26 +558,7 @@ class BenchError(RuntimeError):
     pass
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    aligned = ["<"] + [">"] * (len(header) - 1)
 
-    def line(cells: list[str]) -> str:
-        return "  ".join(f"{cell:{a}{w}}" for cell, a, w in zip(cells, aligned, widths, strict=True)).rstrip()
-
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
-
-
-def _with_database(dsn: str, name: str) -> str:
-    return urlunparse(urlparse(dsn)._replace(path=f"/{name}"))
-
-
-def _local_postgres_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 async def bench(args: argparse.Namespace, server_dsn: str) -> int:
@@ -594,7 +575,7 @@ async def bench(args: argparse.Namespace, server_dsn: str) -> int:
     finally:
         await admin.close()
     try:
-        dsn = _with_database(server_dsn, name)
+        dsn = with_database(server_dsn, name)
         connection = await connect(dsn)
         pool = None
         try:
@@ -644,7 +625,7 @@ async def bench(args: argparse.Namespace, server_dsn: str) -> int:
             failures.append(f"{label}: large p95 {l_p95:.1f} ms, limit {args.limit_ms:.0f} ms")
         rows.append([label, f"{b_med:.2f}", f"{l_med:.2f}", f"{l_p95:.2f}", f"{l_med / b_med:.2f}", verdict])
     print()
-    print(_table(rows, ["subcommand", "baseline median ms", "large median ms", "large p95 ms",
+    print(text_table(rows, ["subcommand", "baseline median ms", "large median ms", "large p95 ms",
                         "large/baseline", f"p95 < {args.limit_ms:.0f} ms"]))
 
     qrows = []
@@ -657,7 +638,7 @@ async def bench(args: argparse.Namespace, server_dsn: str) -> int:
         qrows.append([q, f"{b_med:.2f}", f"{l_med:.2f}", f"{p95(big['query_samples'][q]):.2f}", f"{l_med / b_med:.2f}",
                       f"{custom['execution_ms']:.2f} / {generic['execution_ms']:.2f}", ", ".join(scans) or "—"])
     print()
-    print(_table(qrows, ["named query alone", "baseline median ms", "large median ms", "large p95 ms",
+    print(text_table(qrows, ["named query alone", "baseline median ms", "large median ms", "large p95 ms",
                          "large/baseline", "EXPLAIN ms custom / generic", "Seq Scan on (rows)"]))
 
     print()
@@ -714,7 +695,7 @@ def main(argv: list[str] | None = None) -> int:
     embedded, pg_dir = None, None
     server_dsn = os.environ.get("DATABASE_URL") or ""
     if not server_dsn:
-        if _local_postgres_answers():
+        if local_postgres_answers():
             server_dsn = LOCAL_PG
         else:
             from storage.database import EmbeddedPostgres

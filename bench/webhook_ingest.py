@@ -37,7 +37,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -46,7 +45,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
+from storage.database import local_postgres_answers, with_database
+from common import text_table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -233,7 +233,7 @@ async def _bench(args: argparse.Namespace, dsn: str) -> int:
               "copy": "baseline: plain COPY into mailjet_events, 1 batch at a time"}
     table = [[labels[name], f"{m['rate']:,.0f}", f"{m['p50_ms']:.1f}", f"{m['p95_ms']:.1f}",
               " / ".join(f"{r['rate']:,.0f}" for r in results[name])] for name, m in median.items()]
-    print(_table(table, header))
+    print(text_table(table, header))
     print()
     print(f"{n:,} events per run in batches of {args.batch:,} ({body_kb:.0f} KB of JSON per batch), "
           f"median of {args.rounds} rounds")
@@ -269,29 +269,10 @@ def _rate(events: int, seconds: float, latencies: list[float]) -> dict[str, floa
             "p95_ms": 1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]}
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    aligned = ["<"] + [">"] * (len(header) - 1)
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(f"{cell:{a}{w}}" for cell, a, w in zip(cells, aligned, widths, strict=True)).rstrip()
-
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
-
 
 # ---------------------------------------------------------------- database
 
 
-def _with_database(dsn: str, name: str) -> str:
-    return urlunparse(urlparse(dsn)._replace(path=f"/{name}"))
-
-
-def _local_postgres_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 async def _run(args: argparse.Namespace, server_dsn: str) -> int:
@@ -304,7 +285,7 @@ async def _run(args: argparse.Namespace, server_dsn: str) -> int:
     admin = await asyncpg.connect(server_dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        dsn = _with_database(server_dsn, name)
+        dsn = with_database(server_dsn, name)
         connection = await connect(dsn)
         try:
             await migrate(connection)
@@ -332,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     embedded, pg_dir = None, None
     server_dsn = os.environ.get("DATABASE_URL") or ""
     if not server_dsn:
-        if _local_postgres_answers():
+        if local_postgres_answers():
             server_dsn = LOCAL_PG
         else:
             from storage.database import EmbeddedPostgres

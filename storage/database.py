@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse, urlunparse
 
 import asyncpg
 import platformdirs
@@ -17,6 +19,20 @@ import platformdirs
 from bot.logs import get_logger
 
 log = get_logger(__name__)
+
+
+def local_postgres_answers(host: str = "127.0.0.1", port: int = 5432) -> bool:
+    """Is the machine's PostgreSQL listening (tests and benchmarks use it when it is)?"""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def with_database(dsn: str, name: str) -> str:
+    """The same server, another database."""
+    return urlunparse(urlparse(dsn)._replace(path=f"/{name}"))
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import asyncpg
 import pytest
@@ -22,19 +20,12 @@ import pytest
 from bot.clock import FileOffsetClock
 from standins.mailjet import MailjetStandin
 from standins.slack import SlackStandin
-from storage.database import EmbeddedPostgres, connect, create_pool
+from storage.database import EmbeddedPostgres, connect, create_pool, local_postgres_answers, with_database
 from storage.migrations import migrate
 from tests.harness import MAILJET_KEY, MAILJET_SECRET, BotProcess
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
-
-def _local_postgres_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +34,7 @@ def server_dsn() -> Iterator[str]:
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
-    if _local_postgres_answers():
+    if local_postgres_answers():
         yield LOCAL_PG
         return
     embedded = EmbeddedPostgres(Path(os.environ.get("TMPDIR", "/tmp")) / f"cbtest-{uuid.uuid4().hex[:8]}" / "pgdata",
@@ -53,10 +44,6 @@ def server_dsn() -> Iterator[str]:
     embedded.stop()
 
 
-def _with_database(dsn: str, name: str) -> str:
-    parsed = urlparse(dsn)
-    return urlunparse(parsed._replace(path=f"/{name}"))
-
 
 @pytest.fixture
 async def database(server_dsn: str) -> AsyncIterator[str]:
@@ -64,7 +51,7 @@ async def database(server_dsn: str) -> AsyncIterator[str]:
     name = f"cbt_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(server_dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = _with_database(server_dsn, name)
+    dsn = with_database(server_dsn, name)
     connection = await connect(dsn)
     await migrate(connection)
     await connection.close()
@@ -82,7 +69,7 @@ async def empty_database(server_dsn: str) -> AsyncIterator[str]:
     admin = await asyncpg.connect(server_dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield _with_database(server_dsn, name)
+        yield with_database(server_dsn, name)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
