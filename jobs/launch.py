@@ -101,33 +101,31 @@ async def _draft_unchanged(ctx: StageContext) -> bool:
         run = await ctx.connection.fetchrow(Q.preflight_latest, ctx.round["id"])
         if run is not None and run["content_hash"] == current:
             return True
-        round_row = await ctx.connection.fetchrow(Q.round_transition, ctx.round["id"], ctx.round["state"], "blocked", ctx.now, None)
-        await audit(ctx.connection, now=ctx.now, actor="system", action="blocked: draft changed", campaign_id=ctx.campaign["id"],
-                    round_id=ctx.round["id"], detail={"summary": "the draft's content changed since pre-flight"})
-        await outbox.post_in_round_thread(
-            ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:changed:{run['id'] if run else 0}",
-            channel=ctx.campaign["channel"], now=ctx.now,
-            message=blocks.alert(ctx.campaign, round_row, "The draft changed in Mailjet after pre-flight, so the round is "
-                                 "blocked and nothing was sent. Re-run pre-flight to send it inside the window."),
-        )
-        await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
+        await _stop_for_changed_draft(ctx, to_state="blocked", action="blocked: draft changed",
+                                      key=f"changed:{run['id'] if run else 0}",
+                                      text="The draft changed in Mailjet after pre-flight, so the round is blocked and "
+                                           "nothing was sent. Re-run pre-flight to send it inside the window.")
         return False
     approval = await ctx.connection.fetchrow(Q.live_approval, ctx.round["id"])
     run = await ctx.connection.fetchrow(Q.preflight_by_id, approval["preflight_run_id"])
     if current == run["content_hash"]:
         return True
     await ctx.connection.execute(Q.approval_lapse, ctx.round["id"], ctx.now, "the draft changed since it was approved")
-    round_row = await ctx.connection.fetchrow(Q.round_transition, ctx.round["id"], "approved", "ready", ctx.now, None)
-    await audit(ctx.connection, now=ctx.now, actor="system", action="approval lapsed", campaign_id=ctx.campaign["id"],
-                round_id=ctx.round["id"], detail={"summary": "the draft's content changed since it was approved"})
+    await _stop_for_changed_draft(ctx, to_state="ready", action="approval lapsed", key=f"lapsed:{approval['id']}",
+                                  text="The draft changed in Mailjet after it was approved, so the approval lapsed and "
+                                       "nothing was sent. Re-run pre-flight and approve again.")
+    return False
+
+
+async def _stop_for_changed_draft(ctx: StageContext, *, to_state: str, action: str, key: str, text: str) -> None:
+    round_row = await ctx.connection.fetchrow(Q.round_transition, ctx.round["id"], ctx.round["state"], to_state, ctx.now, None)
+    await audit(ctx.connection, now=ctx.now, actor="system", action=action, campaign_id=ctx.campaign["id"],
+                round_id=ctx.round["id"], detail={"summary": "the draft's content changed since pre-flight checked it"})
     await outbox.post_in_round_thread(
-        ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:lapsed:{approval['id']}",
-        channel=ctx.campaign["channel"], now=ctx.now,
-        message=blocks.alert(ctx.campaign, round_row, "The draft changed in Mailjet after it was approved, so the approval "
-                             "lapsed and nothing was sent. Re-run pre-flight and approve again."),
+        ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:{key}", channel=ctx.campaign["channel"],
+        now=ctx.now, message=blocks.alert(ctx.campaign, round_row, text),
     )
     await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
-    return False
 
 
 async def claim_and_send(ctx: StageContext) -> Outcome:

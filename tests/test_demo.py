@@ -80,8 +80,8 @@ async def test_demo_plays_the_script_and_cleans_up(capsys, monkeypatch):
     assert re.search(r"4 contacts removed from “Spring Follow-up-round-1” \(id \d+\); 15 subscribed remain", flat), flat
     assert "“Spring Follow-up-round-1” at the Mailjet stand-in: 19 → 15 contacts" in flat
     assert "the master list “Customers (all)” did not change: still 60 contacts" in flat
-    assert re.search(r"\(soft bounce: only counted[^)]*\)\) is still in Spring's round 1", flat), flat
-    assert "(blocked by Mailjet: recorded, not a bounce) is still in Spring's round 1" in flat
+    assert "(soft bounce: counted only, suppressed at the third) is still in Spring Follow-up's round 1" in flat
+    assert "(blocked by Mailjet: recorded, not a bounce) is still in Spring Follow-up's round 1" in flat
     assert re.search(r"\*Spring Follow-up\* · 3 rounds .*? \*Round 1\* — 📅 \*planned\* Sends [^*]+ Recipients 15 ", flat), flat
     # 13. round 2 held and round 3 unapproved: both missed, never sent late
     for number in (2, 3):

@@ -296,3 +296,32 @@ async def test_a_missed_round_goes_out_only_if_rescheduled_and_approved_again(bo
     flow.move_to(new_instant + timedelta(seconds=1))
     await flow.wait_state(1, "sent")
     assert len(await flow.draft_sends(1)) == 1
+
+
+async def test_auto_approval_sends_a_ready_round_but_not_a_changed_draft(bot_factory, flow, slack, mailjet):
+    await bot_factory(**LIVE)
+    await flow.plan(rounds=2, extra="approval=auto")
+    await flow.ready(1)
+    flow.move_to(flow.at[0] + timedelta(seconds=1))
+    await flow.wait_state(1, "sent")  # no person approved it
+    assert len(await flow.draft_sends(1)) == 1
+    await flow.ready(2)
+    mailjet.edit_draft_content((await flow.round(2))["mailjet_draft_id"], html="<p>edited [[UNSUB_LINK_EN]]</p>")
+    flow.move_to(flow.at[1] + timedelta(seconds=1))
+    await flow.wait_state(2, "blocked")
+    await slack.wait_for(lambda: [a for a in flow.alerts(2) if "changed in Mailjet" in a.text], timeout=10)
+    assert await flow.draft_sends(2) == []
+
+
+async def test_a_send_mailjet_refuses_fails_the_round_once_with_an_alert(bot_factory, flow, slack, mailjet):
+    await bot_factory(**LIVE)
+    await flow.plan(rounds=1)
+    await flow.approve(1)
+    mailjet.fail_next("POST", r"/campaigndraft/\d+/send$", status=400, body={"ErrorMessage": "Sender not validated"})
+    flow.move_to(flow.at[0] + timedelta(seconds=1))
+    row = await flow.wait_state(1, "failed")
+    assert "refused" in row["outcome_detail"]
+    await slack.wait_for(lambda: [a for a in flow.alerts(1) if "refused" in a.text], timeout=10)
+    await settle(1.5)
+    assert len([a for a in mailjet.send_attempts if a["draft_id"] == row["mailjet_draft_id"]]) == 1
+    assert await flow.draft_sends(1) == []
