@@ -952,10 +952,10 @@ def _kept_text(demo: Demo) -> str:
     base, fates = demo.vars["baseline"], demo.vars["outcome"]["fates"]
     after = set(demo.mailjet.list_member_emails(base["other_list"]))
     parts = []
-    for kind, what in (("soft", "soft bounce: only counted (suppressed at the third)"),
+    for kind, what in (("soft", "soft bounce: counted only, suppressed at the third"),
                        ("blocked", "blocked by Mailjet: recorded, not a bounce")):
         for email in (e for e, fate in fates.items() if fate == kind):
-            parts.append(f"{email} ({what}) is {'still' if email in after else 'NOT'} in Spring's round 1")
+            parts.append(f"{email} ({what}) is {'still' if email in after else 'NOT'} in {OTHER_CAMPAIGN}'s round 1")
     return "; ".join(parts) or "no soft bounce or blocked message this time"
 
 

@@ -355,15 +355,20 @@ def launch_confirmation(campaign: Row, round_row: Row, *, dry_run: bool, recipie
                         metadata=lifecycle_metadata(campaign["name"], round_row["number"], "launch", round_row["state"]))
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def cleanup_block_id(plan_id: int) -> str:
     return f"cleanup:{plan_id}"
 
 
 def cleanup_plan(campaign: Row, round_row: Row, plan: Row, round_labels: Mapping[str, str]) -> SlackMessage:
     summary = plan["summary"]
-    head = (f":broom: *Cleanup plan* for {round_title(campaign, round_row)}: {summary['suppressed']} contacts to suppress "
-            f"({plan['share']:.1%} of {summary['round_recipients']:,} recipients), {summary['counted_only']} soft bounces "
-            f"counted only, {summary['recorded_only']} blocked messages recorded (not bounces).")
+    head = (f":broom: *Cleanup plan* for {round_title(campaign, round_row)}: {plural(summary['suppressed'], 'contact')} to "
+            f"suppress ({plan['share']:.1%} of {summary['round_recipients']:,} recipients), "
+            f"{plural(summary['counted_only'], 'soft bounce')} counted only, "
+            f"{plural(summary['recorded_only'], 'blocked message')} recorded (not bounces).")
     reasons = ", ".join(f"{kind} {n}" for kind, n in summary["by_reason"].items()) or "nothing bounced"
     domains = ", ".join(f"{d} {n}" for d, n in summary["by_domain"].items()) or "—"
     removals = ", ".join(f"{round_labels.get(k, 'round ' + k)}: −{n}" for k, n in summary["removals_by_round"].items()) or "no unsent round holds them"
@@ -376,8 +381,12 @@ def cleanup_plan(campaign: Row, round_row: Row, plan: Row, round_labels: Mapping
     note = "Applying suppresses them and removes them from the lists of rounds not yet sent; the master list is never touched."
     if plan["needs_override"]:
         note = ":warning: Over 10% of the round: only an approver can apply this plan. " + note
+    if plan["state"] == "applied":
+        note = f":white_check_mark: Applied by <@{plan['applied_by']}> at {when(plan['applied_at'], campaign['timezone'])}."
+    elif plan["state"] == "superseded":
+        note = "Replaced by a newer plan; use the newest plan's button."
     body.append(_context(note))
-    if summary["suppressed"] or plan["items"]:
+    if plan["state"] == "proposed" and (summary["suppressed"] or plan["items"]):
         label = "Apply (approver)" if plan["needs_override"] else "Apply cleanup"
         body.append({"type": "actions", "block_id": cleanup_block_id(plan["id"]),
                      "elements": [_button("apply_cleanup", label, str(round_row["id"]), "primary")]})

@@ -132,7 +132,7 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
         await connection.execute(Q.cleanup_change_insert, plan["id"], row["round_id"], row["contact_id"], row["email"],
                                  row["mailjet_list_id"])
         touched.add(row["round_id"])
-    await connection.fetchrow(Q.cleanup_mark_applied, plan["id"], now, user)
+    applied = await connection.fetchrow(Q.cleanup_mark_applied, plan["id"], now, user)
     for round_id in touched:
         changed = await connection.fetchrow(Q.round_recount, round_id)
         other = await connection.fetchrow(Q.campaign_by_id, changed["campaign_id"])
@@ -156,7 +156,14 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
         channel=campaign["channel"], now=now,
         message=blocks.thread_note(campaign, cleaned, "cleanup",
                                    f":broom: Cleanup applied by <@{user}>: {len(set(suppressed))} contacts suppressed and "
-                                   f"removed from {len(touched)} rounds not yet sent. The master list is untouched."),
+                                   f"removed from {blocks.plural(len(touched), 'round')} not yet sent. The master list is untouched."),
+    )
+    # The plan message shows it was applied, without its button.
+    labels = await _round_labels(connection, sorted(touched))
+    await outbox.enqueue(
+        connection, key=f"round:{round_row['id']}:cleanup:{plan['id']}:shown-applied", channel=campaign["channel"],
+        round_id=round_row["id"], kind="update", target_key=f"round:{round_row['id']}:cleanup:{plan['id']}", now=now,
+        message=blocks.cleanup_plan(campaign, cleaned, applied, labels),
     )
     await refresh_parent(connection, services, campaign, cleaned, now)
 

@@ -138,9 +138,11 @@ async def run_wrapup(ctx: StageContext) -> Outcome:
     if snapshot is None:
         await _say_unreadable(ctx, "Mailjet has no statistics for this campaign yet")
         raise MailjetUnreadable("no statcounters row yet")
-    round_row = await _mark_reported(ctx)
+    round_row = await ctx.connection.fetchrow(Q.round_transition, round_row["id"], "sent", "reported", now, None) or round_row
     await outbox.post_in_round_thread(ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:wrapup",
                                       channel=campaign["channel"], now=now, message=report_message(campaign, round_row, report))
+    # The parent is re-rendered after the report is queued: it never says "reported" before the report is there.
+    await refresh_parent(ctx.connection, ctx.services, campaign, round_row, now)
     png = await chart_png(ctx.connection, campaign)
     if png:
         await outbox.upload_in_round_thread(
@@ -151,7 +153,7 @@ async def run_wrapup(ctx: StageContext) -> Outcome:
     if report.verdict == Verdict.CRITICAL:
         await outbox.post_in_round_thread(
             ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:wrapup:critical", channel=campaign["channel"],
-            now=now, message=blocks.alert(campaign, round_row, f"Wrap-up verdict is critical: {report.verdict_text}"),
+            now=now, message=blocks.alert(campaign, round_row, f"Wrap-up verdict: {report.verdict_text}"),
         )
     await audit(ctx.connection, now=now, actor="system", action="wrap-up reported", campaign_id=campaign["id"],
                 round_id=round_row["id"], detail={"summary": f"verdict {report.verdict.value}", "snapshot": snapshot["id"]})

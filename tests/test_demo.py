@@ -67,10 +67,10 @@ async def test_demo_plays_the_script_and_cleans_up(capsys, monkeypatch):
     assert "↳ in the thread of “Winter Letter · round 1” *Winter Letter: round 1 wrap-up* 🔴 *Verdict: critical*" in flat
     assert "Bounced: 4 (3 hard, 1 soft)" in flat
     assert re.search(r"📎 Winter Letter: rates by round \(\d+ bytes\) in the thread of “Winter Letter · round 1”", flat), flat
-    assert "🚨 *Winter Letter · round 1 of 3* Wrap-up verdict is critical" in flat
+    assert "🚨 *Winter Letter · round 1 of 3* Wrap-up verdict: critical" in flat
     # 11. the cleanup plan: refused to the operator (over 10%), applied by the approver
     assert ("↳ in the thread of “Winter Letter · round 1” 🧹 *Cleanup plan* for Winter Letter · round 1 of 3: "
-            "4 contacts to suppress (21.1% of 19 recipients), 1 soft bounces counted only, 1 blocked") in flat
+            "4 contacts to suppress (21.1% of 19 recipients), 1 soft bounce") in flat
     assert "*Later rounds lose:* Spring Follow-up round 1: −4" in flat
     assert "▶ operator clicks [ Apply (approver) ]" in flat
     assert "(only you) 🚫 this plan suppresses 21.1% of the round (over 10%): an approver must apply it" in flat
