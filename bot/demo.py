@@ -52,6 +52,7 @@ from bot.logs import configure_logging
 from bot.schedule import format_duration
 from standins.mailjet import MailjetStandin
 from standins.slack import Message, SlackStandin
+from storage.queries import Q
 from storage.database import EmbeddedPostgres
 
 # --------------------------------------------------------------------------- the demo account
@@ -1120,15 +1121,10 @@ async def _database_facts(dsn: str) -> dict[str, Any]:
 
     connection = await asyncpg.connect(dsn, timeout=10)
     try:
-        rounds = await connection.fetch(
-            "SELECT c.name, r.number, r.state, r.held, r.recipient_count, r.mailjet_campaign_id, r.dry_run, "
-            "r.outcome_detail "
-            "FROM rounds r JOIN campaigns c ON c.id = r.campaign_id ORDER BY c.name, r.number")
-        suppressions = await connection.fetch("SELECT reason, active FROM suppressions")
-        events = await connection.fetch("SELECT kind, count(*) AS n FROM suppression_events GROUP BY kind")
-        plans = await connection.fetch(
-            "SELECT p.state, p.applied_by, p.share, c.name, r.number FROM cleanup_plans p "
-            "JOIN rounds r ON r.id = p.round_id JOIN campaigns c ON c.id = r.campaign_id ORDER BY p.id")
+        rounds = await connection.fetch(Q.demo_rounds)
+        suppressions = await connection.fetch(Q.demo_suppressions)
+        events = await connection.fetch(Q.demo_event_counts)
+        plans = await connection.fetch(Q.demo_cleanup_plans)
     finally:
         await connection.close()
     return {"rounds": [dict(r) for r in rounds], "suppressions": [dict(r) for r in suppressions],

@@ -12,6 +12,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.metrics import REGISTRY
+from storage.queries import Q
 from bot.services import Services
 
 Route = Callable[[web.Application], None]
@@ -26,7 +27,7 @@ def _readyz(services: Services) -> Callable[[web.Request], Awaitable[web.Respons
         health = services.health
         try:
             async with services.pool.acquire(timeout=2) as connection:
-                await connection.fetchval("SELECT 1")
+                await connection.fetchval(Q.database_ping)
             health.database = True
         except Exception:
             health.database = False

@@ -42,7 +42,6 @@ RECONCILE_RETRY = timedelta(seconds=30)
 # After Mailjet confirmed the draft is still a draft: a short pause before sending again,
 # so a request of the crashed process that was still on the wire has landed or died.
 RESEND_PAUSE = timedelta(seconds=5)
-CLAIM_LOCK_TIMEOUT_MS = 2000
 TERMINAL = ("sent", "reported", "cleaned", "cancelled", "missed", "failed")
 
 
@@ -138,7 +137,7 @@ async def claim_and_send(ctx: StageContext) -> Outcome:
     async with services.pool.acquire() as claim_connection:
         try:
             async with claim_connection.transaction():
-                await claim_connection.execute(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_TIMEOUT_MS}ms'")
+                await claim_connection.execute(Q.claim_lock_timeout)
                 claimed = await claim_connection.fetchrow(Q.round_claim_send, round_row["id"], ctx.now, services.instance_id)
                 if claimed is not None:
                     await audit(claim_connection, now=ctx.now, actor="system", action="send claimed",

@@ -81,12 +81,12 @@ class OutboxSender:
         async with self.services.pool.acquire() as connection:
             ids = [r["id"] for r in await connection.fetch(Q.outbox_candidates, self.services.clock.now(), limit)]
             for outbox_id in ids:
-                if await connection.fetchval("SELECT pg_try_advisory_lock($1, $2)", OUTBOX_LOCK_CLASS, outbox_id):
+                if await connection.fetchval(Q.outbox_try_lock, OUTBOX_LOCK_CLASS, outbox_id):
                     try:
                         if await self._deliver(connection, outbox_id):
                             handled += 1
                     finally:
-                        await connection.execute("SELECT pg_advisory_unlock($1, $2)", OUTBOX_LOCK_CLASS, outbox_id)
+                        await connection.execute(Q.outbox_unlock, OUTBOX_LOCK_CLASS, outbox_id)
             OUTBOX_PENDING.set(await connection.fetchval(Q.outbox_pending_count))
         return handled
 

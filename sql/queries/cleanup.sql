@@ -53,9 +53,6 @@ RETURNING *;
 -- name: cleanup_by_id
 SELECT * FROM cleanup_plans WHERE id = $1;
 
--- name: cleanup_latest
-SELECT * FROM cleanup_plans WHERE round_id = $1 ORDER BY id DESC LIMIT 1;
-
 -- name: cleanup_lock
 SELECT * FROM cleanup_plans WHERE id = $1 FOR UPDATE;
 

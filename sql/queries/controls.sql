@@ -97,3 +97,7 @@ SELECT * FROM rounds WHERE campaign_id = $1 AND number = $2 - 1;
 UPDATE rounds SET bounce_override_by = $2, bounce_override_at = $3
 WHERE id = $1 AND state IN ('planned', 'ready', 'blocked', 'approved')
 RETURNING *;
+
+-- name: claim_lock_timeout
+-- The send claim gives way rather than wait long for a round row (see jobs/launch.py).
+SET LOCAL lock_timeout = '2s';

@@ -38,12 +38,6 @@ SELECT $1, stage, nominal, nominal
 FROM unnest($2::text[], $3::timestamptz[]) AS t(stage, nominal)
 ON CONFLICT (round_id, stage) DO NOTHING;
 
--- name: stage_runs_of_round
-SELECT * FROM stage_runs WHERE round_id = $1 ORDER BY nominal_at;
-
--- name: stage_run_of_round
-SELECT * FROM stage_runs WHERE round_id = $1 AND stage = $2;
-
 -- name: stage_replan
 -- Reschedule: pending stages move with the round; finished pre-send stages run again.
 UPDATE stage_runs
@@ -79,3 +73,6 @@ SELECT * FROM send_freeze;
 UPDATE send_freeze SET frozen = $1, reason = $2, changed_by = $3, changed_at = $4
 WHERE frozen IS DISTINCT FROM $1
 RETURNING *;
+
+-- name: database_ping
+SELECT 1;

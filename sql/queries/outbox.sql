@@ -7,9 +7,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING id;
 
--- name: outbox_exists
-SELECT id, state, ts FROM slack_outbox WHERE idempotency_key = $1;
-
 -- name: outbox_candidates
 -- Due messages whose round has no earlier undelivered message: order per round holds even
 -- when a delivery is retried.
@@ -50,3 +47,10 @@ SELECT count(*) FROM slack_outbox WHERE state = 'pending';
 -- name: outbox_round_parent
 -- The round's parent message (posted by pre-launch), if it has been queued.
 SELECT * FROM slack_outbox WHERE idempotency_key = 'round:' || $1::bigint || ':parent';
+
+-- name: outbox_try_lock
+-- One delivery at a time per message; a session lock, so a crash releases it at once.
+SELECT pg_try_advisory_lock($1, $2);
+
+-- name: outbox_unlock
+SELECT pg_advisory_unlock($1, $2);
