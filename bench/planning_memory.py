@@ -33,7 +33,6 @@ import asyncio
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,8 +41,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from storage.database import local_postgres_answers, with_database
-from common import text_table
+from storage.database import with_database
+from common import postgres_server, text_table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -52,7 +51,6 @@ if str(ROOT) not in sys.path:
 MAILJET_KEY, MAILJET_SECRET = "bench-mj-key", "bench-mj-secret-0123456789"
 SENDER = "news@example.com"
 OPERATOR = "U0OPERATOR"
-LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 ROUNDS = 3
 
 LIMIT_MB = 150.0
@@ -335,24 +333,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # The parent migrates the bench databases; its own log lines would only clutter the table.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    embedded = None
-    server_dsn = os.environ.get("DATABASE_URL") or ""
-    if not server_dsn:
-        if local_postgres_answers():
-            server_dsn = LOCAL_PG
-        else:  # as the tests do: an embedded server for this run only (its memory is not measured)
-            from storage.database import EmbeddedPostgres
-
-            print("· no DATABASE_URL and nothing on 127.0.0.1:5432: starting an embedded PostgreSQL …", flush=True)
-            pg_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-            embedded = EmbeddedPostgres(pg_dir / "pgdata", delete_on_close=True)
-            server_dsn = embedded.start()
-    try:
+    with postgres_server() as server_dsn:  # the embedded server's memory, if any, is not measured
         return _bench(args, server_dsn)
-    finally:
-        if embedded is not None:
-            embedded.stop()
-            shutil.rmtree(pg_dir, ignore_errors=True)
 
 
 

@@ -55,12 +55,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import os
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -69,14 +66,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from storage.database import local_postgres_answers, with_database
-from common import text_table
+from storage.database import with_database
+from common import postgres_server, text_table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LIMIT_MS = 1000.0
 DEFAULT_ZONE = "Europe/London"
 BIG_TABLE_ROWS = 1_000         # a Seq Scan over a table this big (grows with campaigns) is reported
@@ -692,27 +688,12 @@ def main(argv: list[str] | None = None) -> int:
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    embedded, pg_dir = None, None
-    server_dsn = os.environ.get("DATABASE_URL") or ""
-    if not server_dsn:
-        if local_postgres_answers():
-            server_dsn = LOCAL_PG
-        else:
-            from storage.database import EmbeddedPostgres
-
-            print("· no DATABASE_URL and nothing on 127.0.0.1:5432: starting an embedded PostgreSQL …", flush=True)
-            pg_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-            embedded = EmbeddedPostgres(pg_dir / "pgdata", delete_on_close=True)
-            server_dsn = embedded.start()
-    try:
-        return asyncio.run(bench(args, server_dsn))
-    except BenchError as exc:
-        print(f"\nthe bench did not measure what it should: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if embedded is not None:
-            embedded.stop()
-            shutil.rmtree(pg_dir, ignore_errors=True)
+    with postgres_server() as server_dsn:
+        try:
+            return asyncio.run(bench(args, server_dsn))
+        except BenchError as exc:
+            print(f"\nthe bench did not measure what it should: {exc}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

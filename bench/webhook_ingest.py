@@ -34,25 +34,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from storage.database import local_postgres_answers, with_database
-from common import text_table
+from storage.database import with_database
+from common import postgres_server, text_table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 USER, PASSWORD = "bench-hook", "bench-hook-password-0123"
 BASE_TIME = 1_795_000_000
 KINDS = ["sent", "open", "click", "bounce", "blocked", "spam", "unsub"]
@@ -310,26 +306,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # One info line per request would drown the table; warnings (rejections) still show.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    embedded, pg_dir = None, None
-    server_dsn = os.environ.get("DATABASE_URL") or ""
-    if not server_dsn:
-        if local_postgres_answers():
-            server_dsn = LOCAL_PG
-        else:
-            from storage.database import EmbeddedPostgres
-
-            print("· no DATABASE_URL and nothing on 127.0.0.1:5432: starting an embedded PostgreSQL …", flush=True)
-            pg_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-            embedded = EmbeddedPostgres(pg_dir / "pgdata", delete_on_close=True)
-            server_dsn = embedded.start()
     started = time.perf_counter()
-    try:
-        return asyncio.run(_run(args, server_dsn))
-    finally:
-        print(f"whole bench {time.perf_counter() - started:.0f} s")
-        if embedded is not None:
-            embedded.stop()
-            shutil.rmtree(pg_dir, ignore_errors=True)  # type: ignore[arg-type]
+    with postgres_server() as server_dsn:
+        try:
+            return asyncio.run(_run(args, server_dsn))
+        finally:
+            print(f"whole bench {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":
