@@ -37,12 +37,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from storage.database import with_database
-from common import postgres_server, text_table
+from storage.database import create_database, drop_database, postgres_server
+from common import text_table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -202,37 +201,6 @@ async def _plan_main(config: dict[str, Any]) -> dict[str, Any]:
 
 
 
-async def _create_database(server_dsn: str) -> tuple[str, str]:
-    import asyncpg
-
-    from storage.database import connect
-    from storage.migrations import migrate
-
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    dsn = with_database(server_dsn, name)
-    connection = await connect(dsn)
-    try:
-        await migrate(connection)
-    finally:
-        await connection.close()
-    return name, dsn
-
-
-async def _drop_database(server_dsn: str, name: str) -> None:
-    import asyncpg
-
-    admin = await asyncpg.connect(server_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 def _quiet_env() -> dict[str, str]:
     """The children's environment: nothing of the operator's Slack/Mailjet/campaign settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MAILJET_", "CAMPAIGN_"))}
@@ -349,7 +317,7 @@ def _bench(args: argparse.Namespace, server_dsn: str) -> int:
             standin, database = None, None
             try:
                 standin, where = _start_standin(contacts, workdir)
-                database, dsn = asyncio.run(_create_database(server_dsn))
+                database, dsn = asyncio.run(create_database(server_dsn, "bench"))
                 config = {"contacts": contacts, "dsn": dsn, "tracemalloc": args.tracemalloc, **where}
                 print(f"  planning ({where['seed_seconds']}s to seed) …", flush=True)
                 result = _run_child(config, workdir)
@@ -360,7 +328,7 @@ def _bench(args: argparse.Namespace, server_dsn: str) -> int:
                 if standin is not None:
                     _stop_standin(standin)
                 if database:
-                    asyncio.run(_drop_database(server_dsn, database))
+                    asyncio.run(drop_database(server_dsn, database))
             problem = _check_planned(result)
             if problem:
                 print(f"\n{label} run did not plan what it should: {problem}", file=sys.stderr)

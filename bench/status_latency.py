@@ -59,15 +59,14 @@ import re
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from storage.database import with_database
-from common import postgres_server, text_table
+from storage.database import postgres_server, scratch_database
+from common import text_table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -558,24 +557,13 @@ class BenchError(RuntimeError):
 
 
 async def bench(args: argparse.Namespace, server_dsn: str) -> int:
-    import asyncpg
-
     from storage.database import connect, create_pool
-    from storage.migrations import migrate
 
     started = time.perf_counter()
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        dsn = with_database(server_dsn, name)
+    async with scratch_database(server_dsn, "bench") as dsn:
         connection = await connect(dsn)
         pool = None
         try:
-            await migrate(connection)
             now = datetime.now(UTC).replace(microsecond=0)
             baseline = Dataset("baseline", BASELINE_NAME, now - timedelta(days=30), timedelta(days=1),
                                campaigns=1, rounds=3, audit_rows=0, global_entries=2, target=BASELINE_NAME)
@@ -604,12 +592,6 @@ async def bench(args: argparse.Namespace, server_dsn: str) -> int:
             if pool is not None:
                 await pool.close()
             await connection.close()
-    finally:
-        admin = await asyncpg.connect(server_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
     base, big = results["baseline"], results["large"]
     rows, failures = [], []

@@ -42,8 +42,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from storage.database import with_database
-from common import postgres_server, text_table
+from storage.database import postgres_server, scratch_database
+from common import text_table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -272,25 +272,8 @@ def _rate(events: int, seconds: float, latencies: list[float]) -> dict[str, floa
 
 
 async def _run(args: argparse.Namespace, server_dsn: str) -> int:
-    import asyncpg
-
-    from storage.database import connect
-    from storage.migrations import migrate
-
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        dsn = with_database(server_dsn, name)
-        connection = await connect(dsn)
-        try:
-            await migrate(connection)
-        finally:
-            await connection.close()
+    async with scratch_database(server_dsn, "bench") as dsn:
         return await _bench(args, dsn)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def main(argv: list[str] | None = None) -> int:

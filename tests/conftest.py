@@ -9,8 +9,6 @@ created and dropped here, so runs never collide.
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,59 +18,31 @@ import pytest
 from bot.clock import FileOffsetClock
 from standins.mailjet import MailjetStandin
 from standins.slack import SlackStandin
-from storage.database import EmbeddedPostgres, connect, create_pool, local_postgres_answers, with_database
-from storage.migrations import migrate
+from storage.database import create_pool, postgres_server, scratch_database
 from tests.harness import MAILJET_KEY, MAILJET_SECRET, BotProcess
 
-LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 
 @pytest.fixture(scope="session")
 def server_dsn() -> Iterator[str]:
     """A DSN of a server where tests may create databases."""
-    if os.environ.get("DATABASE_URL"):
-        yield os.environ["DATABASE_URL"]
-        return
-    if local_postgres_answers():
-        yield LOCAL_PG
-        return
-    embedded = EmbeddedPostgres(Path(os.environ.get("TMPDIR", "/tmp")) / f"cbtest-{uuid.uuid4().hex[:8]}" / "pgdata",
-                                delete_on_close=True)
-    dsn = embedded.start()
-    yield dsn
-    embedded.stop()
-
+    with postgres_server() as dsn:
+        yield dsn
 
 
 @pytest.fixture
 async def database(server_dsn: str) -> AsyncIterator[str]:
     """A fresh, migrated database; its DSN."""
-    name = f"cbt_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = with_database(server_dsn, name)
-    connection = await connect(dsn)
-    await migrate(connection)
-    await connection.close()
-    try:
+    async with scratch_database(server_dsn, "cbt") as dsn:
         yield dsn
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture
 async def empty_database(server_dsn: str) -> AsyncIterator[str]:
     """A fresh database with no schema at all."""
-    name = f"cbt_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(server_dsn, name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with scratch_database(server_dsn, "cbt", migrated=False) as dsn:
+        yield dsn
 
 
 @pytest.fixture
