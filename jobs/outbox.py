@@ -164,11 +164,8 @@ class OutboxSender:
     async def _failed(self, connection: asyncpg.Connection, row: asyncpg.Record, exc: SlackApiError) -> None:
         error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
         status = exc.response.status_code if exc.response is not None else 0
-        if error in PERMANENT_ERRORS or row["attempts"] + 1 >= MAX_ATTEMPTS:
-            await connection.execute(Q.outbox_give_up, row["id"], f"slack: {error}")
-            SLACK_DELIVERIES.labels(row["kind"], "failed").inc()
-            log.error("slack message could not be delivered", key=row["idempotency_key"], error=error, status=status)
-            await self._alert_undeliverable(connection, row, error)
+        if error in PERMANENT_ERRORS:
+            await self._give_up(connection, row, f"slack: {error}")
             return
         retry_after = None
         if status == 429 and exc.response is not None:
@@ -178,13 +175,17 @@ class OutboxSender:
     async def _retry(self, connection: asyncpg.Connection, row: asyncpg.Record, error: str, after: float | None = None) -> None:
         delay = timedelta(seconds=after) if after is not None else retry_delay(row["attempts"] + 1)
         if row["attempts"] + 1 >= MAX_ATTEMPTS:
-            await connection.execute(Q.outbox_give_up, row["id"], error)
-            SLACK_DELIVERIES.labels(row["kind"], "failed").inc()
-            await self._alert_undeliverable(connection, row, error)
+            await self._give_up(connection, row, error)
             return
         await connection.execute(Q.outbox_retry_later, row["id"], self.services.clock.now() + delay, error[:500])
         SLACK_DELIVERIES.labels(row["kind"], "retry").inc()
         log.warning("slack delivery will be retried", key=row["idempotency_key"], error=error, in_seconds=delay.total_seconds())
+
+    async def _give_up(self, connection: asyncpg.Connection, row: asyncpg.Record, error: str) -> None:
+        await connection.execute(Q.outbox_give_up, row["id"], error)
+        SLACK_DELIVERIES.labels(row["kind"], "failed").inc()
+        log.error("slack message could not be delivered", key=row["idempotency_key"], error=error)
+        await self._alert_undeliverable(connection, row, error)
 
     async def _alert_undeliverable(self, connection: asyncpg.Connection, row: asyncpg.Record, error: str) -> None:
         if row["idempotency_key"].startswith("undeliverable:"):

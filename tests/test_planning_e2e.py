@@ -177,3 +177,18 @@ async def test_sigkill_after_slack_accepted_a_post_does_not_post_it_twice(bot_fa
     await asyncio.sleep(2.0)
     assert len([m for m in slack.messages if "*Once Only* planned" in (m.text or "")]) == 1
     assert "conversations.history" in [method for method, _ in slack.calls]
+
+
+async def test_slack_errors_are_retried_or_reported_never_swallowed(bot_factory, slack, mailjet):
+    account = seed_account(mailjet, contacts=6, unsubscribed=0, excluded=0)
+    await bot_factory()
+    # A 5xx is retried (after looking for an earlier delivery); the message arrives once.
+    slack.fail_next("chat.postMessage", status=500)
+    await plan(slack, "Flaky Slack", account, instants(timedelta(hours=3), 1), extra="rounds=1")
+    await wait_planned(slack, "Flaky Slack", timeout=20)
+    assert len([m for m in slack.messages if "*Flaky Slack* planned" in (m.text or "")]) == 1
+    # An error no retry can fix is given up and said in the channel, not dropped silently.
+    slack.fail_next("chat.postMessage", error="invalid_blocks")
+    await plan(slack, "Broken Blocks", account, instants(timedelta(hours=4), 1), extra="rounds=1")
+    alert = await slack.wait_for(lambda: [m for m in slack.messages if "could not be delivered" in (m.text or "")], timeout=20)
+    assert "invalid_blocks" in alert[0].text and "campaign:" in alert[0].text
