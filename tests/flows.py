@@ -55,8 +55,13 @@ class Flow:
 
     async def click(self, action_id: str, message: Message, user: str = APPROVER) -> str:
         round_id = await self.round_id(lifecycle(message)["round"])
+        # The button as the user saw it: if the outbox has since updated the message and removed the
+        # button, the click still carries that button's block_id (a click on a stale message), so the
+        # answer does not depend on whether the update won the race.
+        shown = [block["block_id"] for block in message.blocks or [] if block.get("type") == "actions"
+                 and any(e.get("action_id") == action_id for e in block.get("elements", []))]
         envelope = await self.slack.send_block_action(action_id, str(round_id), user_id=user, message_ts=message.ts,
-                                                      channel_id=message.channel)
+                                                      channel_id=message.channel, **({"block_id": shown[0]} if shown else {}))
         await self.slack.wait_ack(envelope, timeout=3)
         responses = await self.slack.wait_for(
             lambda: [r for r in self.slack.responses if r.get("envelope_id") == envelope and r.get("text")], timeout=15)

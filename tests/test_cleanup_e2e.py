@@ -5,6 +5,7 @@ an Apply click suppresses them and removes them from every unsent round that hol
 from __future__ import annotations
 
 import asyncio
+import copy
 from datetime import timedelta
 
 import pytest
@@ -34,9 +35,10 @@ async def test_bounces_become_a_plan_and_apply_removes_them_from_unsent_rounds(b
     mailjet.set_outcome(sent["mailjet_campaign_id"], delivered=5, hard=2, soft=1, blocked=1, spam=1, bounce_emails=outcome)
 
     autumn.move_to(autumn.at[0] + timedelta(hours=24, seconds=5))  # the cleanup stage
-    plan_message = (await slack.wait_for(
+    # A copy, as the user saw it: the stand-in applies chat.update to its stored message in place.
+    plan_message = copy.deepcopy((await slack.wait_for(
         lambda: [m for m in stage_messages(slack, "cleanup", 1) if any(b["type"] == "actions" for b in m.blocks or [])
-                 and "Autumn" in m.text], timeout=20))[0]
+                 and "Autumn" in m.text], timeout=20))[0])
     assert "3 contacts to suppress" in plan_message.text
     assert "Winter round 1: −3" in str(plan_message.blocks)
 
