@@ -1,8 +1,16 @@
 """Our one door to Mailjet: the mailjet-rest client behind an async interface.
 
-mailjet-rest is synchronous (requests), so every call runs in a worker thread. It retries
-POSTs on 5xx over https; a retried campaign send could send twice, so the send call uses a
-second client whose https adapter has retries switched off (PRODUCT.md invariant 2).
+mailjet-rest is synchronous (requests), so every call runs in a worker thread. Its own retry
+policy (3 retries on 429 and 5xx, POST included, on https only) could send a campaign twice
+or leave an orphan list or draft when an answer is lost after Mailjet carried out a write.
+We mount our own policy on http and https alike (`MailjetRetry`):
+
+- reads (GET) are retried on 429, 5xx and lost connections, honouring Retry-After;
+- writes (POST, PUT, DELETE) are retried only on 429 ("too many requests": Mailjet did
+  nothing) and on failures to connect (nothing was sent); never on a 5xx or a timeout, which
+  may come after the write was carried out. The product itself settles those: creates look
+  for what a lost answer may have made (`ensure_list`, `ensure_draft`), the send reconciles
+  from the draft's Status (jobs/launch.py).
 """
 
 from __future__ import annotations
@@ -15,9 +23,43 @@ from typing import Any
 from mailjet_rest import Client
 from mailjet_rest import errors as mj_errors
 from mailjet_rest.utils.guardrails import SecureHTTPAdapter
+from urllib3.util.retry import Retry
+
+from bot.logs import get_logger
+
+log = get_logger(__name__)
 
 PAGE_SIZE = 1000
-DRAFT_STATUS = {-2: "deleted", -1: "archived", 0: "draft", 1: "programmed", 2: "sent", 3: "A/X testing"}
+# campaigndraft Status (Mailjet's API reference): 1 "programmed" is also what a draft reads
+# while Mailjet is still sending it in the background after POST /send.
+DRAFT_STATUS = {-3: "A/X cancelled", -2: "deleted", -1: "archived", 0: "draft", 1: "programmed", 2: "sent",
+                3: "A/X testing", 4: "A/X selected"}
+DRAFT, PROGRAMMED, SENT = 0, 1, 2
+# How often a create whose answer was lost is looked for and tried again before giving up.
+CREATE_ATTEMPTS = 3
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class MailjetRetry(Retry):
+    """Retries that can never repeat a write Mailjet may have carried out (see the module doc)."""
+
+    def _is_method_retryable(self, method: str) -> bool:
+        # Consulted for read errors (a timeout or a dropped connection after the request went out).
+        return method.upper() in IDEMPOTENT
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if method.upper() not in IDEMPOTENT:
+            # 429: Mailjet's rate limit refused the request before doing anything.
+            return bool(self.total) and status_code == 429
+        return super().is_retry(method, status_code, has_retry_after)
+
+
+def retry_policy() -> MailjetRetry:
+    # raise_on_status=False: when retries run out the last answer is returned, so a persistent
+    # 429 still reads as a 429 (urllib3 would otherwise turn it into an anonymous error).
+    return MailjetRetry(total=3, connect=3, read=2, status=3, backoff_factor=0.5, backoff_max=8,
+                        status_forcelist=(429, 500, 502, 503, 504), respect_retry_after_header=True,
+                        raise_on_status=False, allowed_methods=None)
 
 
 class MailjetError(Exception):
@@ -28,6 +70,11 @@ class MailjetError(Exception):
         self.status = status
         # True when the request may have been applied although no answer came back.
         self.ambiguous = ambiguous
+
+    @property
+    def rate_limited(self) -> bool:
+        """Mailjet answered 429: nothing was done; the same call may be made again later."""
+        return self.status == 429
 
 
 class MailjetNotFound(MailjetError):
@@ -66,21 +113,22 @@ def _translate(exc: Exception, what: str) -> MailjetError:
     if isinstance(exc, mj_errors.ValidationError):
         return MailjetError(f"{what}: Mailjet rejected it: {detail or exc}", status=400)
     if isinstance(exc, mj_errors.ApiRateLimitError):
-        return MailjetError(f"{what}: Mailjet rate limit (429)", status=429)
+        return MailjetError(f"{what}: Mailjet is rate-limiting (429 Too Many Requests)", status=429)
     # Other ApiErrors are 5xx: the request may or may not have been applied.
     return MailjetError(f"{what}: Mailjet error: {detail or exc}", status=status, ambiguous=True)
 
 
 class Mailjet:
-    def __init__(self, api_key: str, api_secret: str, api_url: str, *, timeout: float = 30.0):
-        auth = (api_key, api_secret)
-        self._client = Client(auth=auth, api_url=api_url, version="v3", timeout=timeout)
-        self._send_client = Client(auth=auth, api_url=api_url, version="v3", timeout=timeout)
-        self._send_client.session.mount("https://", SecureHTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0))
+    def __init__(self, api_key: str, api_secret: str, api_url: str, *, timeout: float = 30.0, settle_pause: float = 1.0):
+        # How long to let a write whose answer was lost land before looking for its result.
+        self.settle_pause = settle_pause
+        self._client = Client(auth=(api_key, api_secret), api_url=api_url, version="v3", timeout=timeout)
+        adapter = SecureHTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=retry_policy())
+        for scheme in ("https://", "http://"):
+            self._client.session.mount(scheme, adapter)
 
     def close(self) -> None:
         self._client.close()
-        self._send_client.close()
 
     async def _call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -162,6 +210,12 @@ class Mailjet:
         """The draft's numeric Status: 0 draft, 1 programmed, 2 sent (see DRAFT_STATUS)."""
         return int((await self.get_draft(draft_id)).get("Status", 0))
 
+    async def sent_campaign(self, draft_id: int) -> tuple[int, int | None]:
+        """(Status, campaign id or None) of a draft. Right after a send Mailjet may read
+        Status 1 with CampaignID 0 for a while: the send is under way, the id comes later."""
+        draft = await self.get_draft(draft_id)
+        return int(draft.get("Status", -99)), int(draft.get("CampaignID") or 0) or None
+
     async def statcounters(self, campaign_id: int) -> dict[str, Any] | None:
         payload = await self._call(
             f"statistics of campaign {campaign_id}",
@@ -185,18 +239,43 @@ class Mailjet:
 
     # --- writes --------------------------------------------------------------------------
 
-    async def create_list(self, name: str) -> int:
-        payload = await self._call(f"create list {name!r}", self._client.contactslist.create, data={"Name": name})
-        return int(self._first(payload, f"create list {name!r}")["ID"])
+    async def _settle_write(self, what: str, attempt: int, exc: MailjetError) -> None:
+        """After a write failed: raise unless its answer may only have been lost (or refused
+        for now), in which case pause before the caller looks for what it may have made."""
+        if not (exc.ambiguous or exc.rate_limited) or attempt >= CREATE_ATTEMPTS:
+            raise exc
+        log.warning("mailjet write unsettled; looking before trying again", what=what, error=str(exc), attempt=attempt)
+        await asyncio.sleep(self.settle_pause * attempt)
+
+    async def ensure_list(self, name: str) -> tuple[int, bool]:
+        """The contacts list called `name`: (id, found). Looked for before every create, so a
+        create whose answer was lost is adopted, not made twice. Mailjet refuses a second list
+        of the same name (400): that too means "look again"."""
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            existing = await self.find_list_by_name(name)
+            if existing is not None:
+                return int(existing["ID"]), True
+            try:
+                payload = await self._call(f"create list {name!r}", self._client.contactslist.create, data={"Name": name})
+                return int(self._first(payload, f"create list {name!r}")["ID"]), False
+            except MailjetError as exc:
+                if exc.status == 400 and attempt < CREATE_ATTEMPTS:
+                    continue
+                await self._settle_write(f"create list {name!r}", attempt, exc)
+        raise MailjetError(f"create list {name!r}: not created after {CREATE_ATTEMPTS} attempts")
 
     async def add_contacts(self, list_id: int, emails: list[str], *, action: str = "addforce") -> int:
-        payload = await self._call(
-            f"add contacts to list {list_id}",
-            self._client.contactslist_managemanycontacts.create,
-            id=list_id,
-            data={"Action": action, "Contacts": [{"Email": e} for e in emails]},
-        )
-        return int(self._first(payload, "managemanycontacts")["JobID"])
+        """Start a managemanycontacts job; its JobID. Adding the same contacts again changes
+        nothing, so a call whose answer was lost is simply made again."""
+        what = f"add contacts to list {list_id}"
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                payload = await self._call(what, self._client.contactslist_managemanycontacts.create, id=list_id,
+                                           data={"Action": action, "Contacts": [{"Email": e} for e in emails]})
+                return int(self._first(payload, "managemanycontacts")["JobID"])
+            except MailjetError as exc:
+                await self._settle_write(what, attempt, exc)
+        raise AssertionError("unreachable")
 
     async def wait_for_job(self, list_id: int, job_id: int, *, timeout: float = 600.0, interval: float = 0.2) -> dict[str, Any]:
         """Poll a managemanycontacts job until it completes; raise if it errors or takes too long."""
@@ -223,13 +302,41 @@ class Mailjet:
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 5.0)
 
-    async def create_draft(self, data: dict[str, Any]) -> int:
-        payload = await self._call("create draft", self._client.campaigndraft.create, data=data)
-        return int(self._first(payload, "create draft")["ID"])
+    async def ensure_draft(self, list_id: int, settings: dict[str, Any]) -> tuple[int, bool]:
+        """The campaign draft of a round's own list: (id, found). Every round has a list of its
+        own, so any live draft on it is the round's. Looked for before every create; after a
+        lost answer, drafts a retried create may have doubled are deleted, the oldest kept."""
+        unsettled = False
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            existing = [d for d in await self.find_drafts_for_list(list_id) if int(d.get("Status", 0)) >= DRAFT]
+            if existing:
+                keep = min(existing, key=lambda d: int(d["ID"]))
+                if unsettled:
+                    for extra in existing:
+                        if extra is not keep and int(extra.get("Status", 0)) == DRAFT:
+                            await self._call(f"delete duplicate draft {extra['ID']}", self._client.campaigndraft.update,
+                                             id=int(extra["ID"]), data={"Status": -2})
+                            log.warning("duplicate draft deleted", draft=int(extra["ID"]), kept=int(keep["ID"]))
+                return int(keep["ID"]), not unsettled
+            try:
+                payload = await self._call("create draft", self._client.campaigndraft.create, data=settings)
+                return int(self._first(payload, "create draft")["ID"]), False
+            except MailjetError as exc:
+                unsettled = True
+                await self._settle_write(f"create draft for list {list_id}", attempt, exc)
+        raise MailjetError(f"create draft for list {list_id}: not created after {CREATE_ATTEMPTS} attempts")
 
     async def set_draft_content(self, draft_id: int, content: dict[str, Any]) -> None:
-        await self._call(f"content of draft {draft_id}", self._client.campaigndraft_detailcontent.create, id=draft_id, data=content)
+        """Replace the draft's content (POST replaces every part), so repeating it is harmless."""
+        what = f"content of draft {draft_id}"
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                await self._call(what, self._client.campaigndraft_detailcontent.create, id=draft_id, data=content)
+                return
+            except MailjetError as exc:
+                await self._settle_write(what, attempt, exc)
 
     async def send_draft(self, draft_id: int) -> dict[str, Any]:
-        """POST campaigndraft/{id}/send, once, never retried by the library."""
-        return await self._call(f"send draft {draft_id}", self._send_client.campaigndraft_send.create, id=draft_id)
+        """POST campaigndraft/{id}/send, once. Only a 429 (nothing done) is retried, by the
+        transport; any other failure is settled by the caller from the draft's Status."""
+        return await self._call(f"send draft {draft_id}", self._client.campaigndraft_send.create, id=draft_id)

@@ -34,6 +34,7 @@ STAGE_LABEL = {
     "preflight": "Pre-flight",
     "warning": "Launch warning",
     "launch": "Launch",
+    "campaign_id": "Mailjet campaign id",
     "metrics": "Early look at the numbers",
     "wrapup": "Wrap-up",
     "cleanup": "List cleanup",
@@ -108,6 +109,8 @@ def round_parent(campaign: Row, round_row: Row, *, frozen: bool = False, late_by
         facts.append(("Approved", f"<@{approval['approved_by']}> at {when(approval['approved_at'], zone)}"))
     if round_row.get("mailjet_campaign_id"):
         facts.append(("Mailjet campaign", str(round_row["mailjet_campaign_id"])))
+    elif round_row.get("dry_run") is False:
+        facts.append(("Mailjet campaign", "pending: Mailjet is sending in the background"))
     blocks: list[dict[str, Any]] = [_section(f"*{title}*"), _fields(facts)]
     notes = []
     if late_by:
@@ -346,8 +349,12 @@ def launch_confirmation(campaign: Row, round_row: Row, *, dry_run: bool, recipie
                 f"Everything up to the send call happened at {when(round_row['sent_at'], zone)}; "
                 "SEND_MODE=dry-run skips the call to Mailjet.")
     else:
+        count = recipients if recipients is not None else round_row["recipient_count"]
+        campaign_id = round_row["mailjet_campaign_id"]
         head = (f":rocket: *{round_title(campaign, round_row)} sent* at {when(round_row['sent_at'], zone)} — "
-                f"Mailjet campaign {round_row['mailjet_campaign_id']}, {recipients if recipients is not None else round_row['recipient_count']:,} recipients.")
+                + (f"Mailjet campaign {campaign_id}, {count:,} recipients." if campaign_id else
+                   f"{count:,} recipients. Mailjet accepted the send and delivers in the background; "
+                   "its campaign id is added here once Mailjet gives it."))
     body = [_section(head)]
     if note:
         body.append(_context(note))

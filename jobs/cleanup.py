@@ -21,6 +21,7 @@ from bot import cleanup as rules
 from bot.mailjet import MailjetError
 from bot.services import Services
 from handlers import blocks
+from jobs import sent
 from jobs.engine import Outcome, StageContext
 from jobs.preflight import refresh_parent
 from storage import outbox
@@ -54,8 +55,11 @@ async def build_plan(services: Services, connection: asyncpg.Connection, campaig
     """Build, store and post the round's cleanup plan. Call inside a transaction."""
     if round_row["state"] not in SENT_STATES:
         raise CleanupRefused(f"round {round_row['number']} was not sent ({round_row['state']}); there is nothing to clean")
-    if not round_row["mailjet_campaign_id"]:
+    if round_row["dry_run"]:
         raise CleanupRefused(f"round {round_row['number']} was a dry run: Mailjet sent nothing, so nothing bounced")
+    if not round_row["mailjet_campaign_id"]:
+        raise CleanupRefused(f"round {round_row['number']} was sent, but Mailjet has not given its campaign id yet, so its "
+                             "bounces cannot be read; try again in a few minutes")
     events = await gather_events(services, connection, round_row["mailjet_campaign_id"])
     contact_ids = sorted({e.contact_id for e in events})
     # Bounce counts as they stand; events of this round an earlier apply counted are not counted again.
@@ -196,8 +200,13 @@ async def run_cleanup_stage(ctx: StageContext) -> Outcome:
         return Outcome.wait(max(ctx.round["scheduled_at"] + ctx.campaign["launch_window"], ctx.now), "the launch has not settled yet")
     if state not in SENT_STATES:
         return Outcome.skipped(f"round was not sent ({state})")
-    if not ctx.round["mailjet_campaign_id"]:
+    if ctx.round["dry_run"]:
         return Outcome.skipped("a dry run: Mailjet sent nothing, so nothing bounced")
+    waiting = await sent.waiting_for_campaign_id(ctx)
+    if waiting is not None:
+        return waiting
+    if not ctx.round["mailjet_campaign_id"]:
+        return Outcome.skipped("Mailjet gave no campaign id, so the bounces cannot be read")
     plan = await build_plan(ctx.services, ctx.connection, ctx.campaign, ctx.round, built_by="system", now=ctx.now)
     return Outcome.done(plan=plan["id"], suppress=plan["summary"]["suppressed"])
 

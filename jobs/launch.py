@@ -1,19 +1,25 @@
-"""The launch stage: the only code that sends (PRODUCT.md invariants 2-5).
+"""The launch stage: the only code that sends (invariants 2-5: at most once, never early,
+never unapproved, held or cancelled, no catch-up).
 
 1. A round found in `sending` is reconciled first: the draft's Status in Mailjet says
-   whether an earlier attempt sent it (2 → record it; 0 → it did not, release the claim;
-   anything else → failed, with an alert that says what to check). Never a second send
-   call for a draft that may have been sent.
+   whether an earlier attempt sent it (1 "programmed" = Mailjet is sending it in the
+   background, 2 = sent → record it sent; 0 → it did not, release the claim; anything
+   else → failed, with an alert that says what to check). Never a second send call for a
+   draft that may have been sent.
 2. Never early: before T the stage waits for T. After T + window: `missed`, announced,
    never sent later.
 3. Not approved (or held, or frozen) at T: wait until something changes or the window ends.
 4. The send claim is one guarded UPDATE committed on its own before the call, so a hold,
    cancel or freeze that committed first always wins, and the intent is durable.
-5. One POST campaigndraft/{id}/send, without library retries. SEND_MODE=dry-run stops
-   here and says so.
+5. One POST campaigndraft/{id}/send. SEND_MODE=dry-run stops here and says so. A 429
+   ("too many requests": Mailjet did nothing) releases the claim and tries again inside the
+   window; if the window closes first the round is `missed`, saying Mailjet was
+   rate-limiting.
 
-The outcome (sent, confirmation queued) commits with the stage; a crash before that
-leaves the round in `sending`, and step 1 settles it after restart.
+Mailjet sends in the background: right after an accepted send the draft reads Status 1
+with no campaign id. The round is `sent` from that moment; jobs/sent.py reads the campaign
+id until Mailjet gives it. The outcome (sent, confirmation queued) commits with the stage;
+a crash before that leaves the round in `sending`, and step 1 settles it after restart.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ import asyncpg.exceptions
 from bot import checks
 from bot.failpoints import failpoint
 from bot.logs import get_logger
-from bot.mailjet import DRAFT_STATUS, MailjetError
+from bot.mailjet import DRAFT, DRAFT_STATUS, PROGRAMMED, SENT, MailjetError
 from bot.metrics import MAILJET_SENDS
 from handlers import blocks
+from jobs import sent
 from jobs.engine import Outcome, StageContext
 from jobs.preflight import refresh_parent
 from storage import outbox
@@ -39,6 +46,14 @@ log = get_logger(__name__)
 
 # How soon to look again when Mailjet cannot tell us the draft's status.
 RECONCILE_RETRY = timedelta(seconds=30)
+# Mailjet's limits are per API key per second: after a 429 look again soon, then less often.
+RATE_LIMIT_PAUSE = timedelta(seconds=5)
+RATE_LIMITED_NOTE = "Mailjet was rate-limiting (429 Too Many Requests) when the round was due"
+
+
+def rate_limit_pause(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s, … at most a minute between send attempts refused with a 429."""
+    return min(RATE_LIMIT_PAUSE * 2 ** max(attempts - 1, 0), timedelta(minutes=1))
 # After Mailjet confirmed the draft is still a draft: a short pause before sending again,
 # so a request of the crashed process that was still on the wire has landed or died.
 RESEND_PAUSE = timedelta(seconds=5)
@@ -84,8 +99,9 @@ async def _gate(ctx: StageContext) -> str | None:
 
 def why_not_sent(ctx: StageContext, gate: str | None) -> str:
     window = ctx.campaign["launch_window"]
+    why = gate or ctx.round["outcome_detail"] or "it was not ready"
     return (f"The launch window ({blocks.humanize(window)} after the send instant) closed "
-            f"and the round was not sent: {gate or 'it was not ready'}. It will not be sent automatically; "
+            f"and the round was not sent: {why}. It will not be sent automatically; "
             "reschedule it to send it later.")
 
 
@@ -157,12 +173,14 @@ async def claim_and_send(ctx: StageContext) -> Outcome:
     try:
         await services.mailjet.send_draft(round_row["mailjet_draft_id"])
     except MailjetError as exc:
-        MAILJET_SENDS.labels("error").inc()
-        log.warning("send call failed; reconciling with Mailjet", error=str(exc), ambiguous=exc.ambiguous)
-        return await reconcile(ctx, after_error=str(exc), rejected=not exc.ambiguous)
+        MAILJET_SENDS.labels("rate_limited" if exc.rate_limited else "error").inc()
+        log.warning("send call failed; reconciling with Mailjet", error=str(exc), ambiguous=exc.ambiguous,
+                    rate_limited=exc.rate_limited)
+        return await reconcile(ctx, after_error=str(exc), rejected=not (exc.ambiguous or exc.rate_limited),
+                               rate_limited=exc.rate_limited)
     MAILJET_SENDS.labels("sent").inc()
-    draft = await services.mailjet.get_draft(round_row["mailjet_draft_id"])
-    return await record_sent(ctx, campaign_id=int(draft.get("CampaignID") or 0) or None, dry_run=False)
+    # Mailjet accepted the send and carries it out in the background: the campaign id comes later.
+    return await record_sent(ctx, campaign_id=None, dry_run=False)
 
 
 async def record_sent(ctx: StageContext, *, campaign_id: int | None, dry_run: bool, note: str | None = None) -> Outcome:
@@ -172,22 +190,18 @@ async def record_sent(ctx: StageContext, *, campaign_id: int | None, dry_run: bo
                 detail={"summary": "dry run: Mailjet was not called" if dry_run else f"Mailjet campaign {campaign_id}",
                         "mailjet_campaign_id": campaign_id, **({"note": note} if note else {})})
     await outbox.post_in_round_thread(
-        ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:launch:confirmation",
+        ctx.connection, round_id=round_row["id"], key=sent.confirmation_key(round_row["id"]),
         channel=ctx.campaign["channel"], now=ctx.now,
         message=blocks.launch_confirmation(ctx.campaign, round_row, dry_run=dry_run, recipients=round_row["recipient_count"], note=note),
     )
     await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
-    if campaign_id is not None:
-        await ctx.connection.execute(Q.stage_run_add, round_row["id"], "metrics", ctx.now + early_look_delay(ctx.campaign))
+    if not dry_run:
+        await sent.follow_the_send(ctx.connection, ctx.campaign, round_row, ctx.now)
     return Outcome.done(sent=True, dry_run=dry_run, mailjet_campaign_id=campaign_id)
 
 
-def early_look_delay(campaign: asyncpg.Record) -> timedelta:
-    """The early look at the numbers: 30 min after the send, or halfway to a sooner wrap-up."""
-    return min(timedelta(minutes=30), timedelta(seconds=campaign["offsets"]["wrapup"]) / 2)
-
-
-async def reconcile(ctx: StageContext, *, after_error: str | None = None, rejected: bool = False) -> Outcome:
+async def reconcile(ctx: StageContext, *, after_error: str | None = None, rejected: bool = False,
+                    rate_limited: bool = False) -> Outcome:
     """Settle a round in `sending` from the draft's status in Mailjet, before anything else."""
     round_row, campaign, services = ctx.round, ctx.campaign, ctx.services
     deadline = round_row["scheduled_at"] + campaign["launch_window"]
@@ -195,29 +209,36 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
         # A dry run that stopped after its claim sent nothing; finish it.
         return await record_sent(ctx, campaign_id=None, dry_run=True, note="completed after a restart")
     try:
-        draft = await services.mailjet.get_draft(round_row["mailjet_draft_id"])
+        status, campaign_id = await services.mailjet.sent_campaign(round_row["mailjet_draft_id"])
     except MailjetError as exc:
         if ctx.now > deadline + timedelta(hours=1):
             return await mark_failed(ctx, f"Mailjet could not tell whether draft {round_row['mailjet_draft_id']} was sent "
                                           f"({exc}). Check the draft's status in Mailjet before doing anything else.")
-        return Outcome.wait(ctx.now + RECONCILE_RETRY, f"reconciling: Mailjet unreachable ({exc})")
-    status = int(draft.get("Status", -99))
-    if status == 2:
-        return await record_sent(ctx, campaign_id=int(draft.get("CampaignID") or 0) or None, dry_run=False,
+        pause = RATE_LIMIT_PAUSE if exc.rate_limited else RECONCILE_RETRY
+        return Outcome.wait(ctx.now + pause, f"reconciling: Mailjet could not be read ({exc})")
+    if status in (PROGRAMMED, SENT):
+        # 1: Mailjet took the send and is carrying it out in the background; 2: it is done.
+        return await record_sent(ctx, campaign_id=campaign_id, dry_run=False,
                                  note="Confirmed from Mailjet after an interrupted send call.")
-    if status == 0 and rejected:
+    if status == DRAFT and rejected:
         # Mailjet answered and refused (a 4xx): retrying the same call would only be refused again.
         return await mark_failed(ctx, f"Mailjet refused to send draft {round_row['mailjet_draft_id']}: {after_error}. "
                                       "Nothing was sent. Fix the draft in Mailjet, then reschedule the round.")
-    if status == 0:
+    if status == DRAFT:
         back_to = "approved" if await ctx.connection.fetchrow(Q.live_approval, round_row["id"]) else "ready"
-        await ctx.connection.execute(Q.round_release_claim, round_row["id"], back_to, ctx.now)
-        await audit(ctx.connection, now=ctx.now, actor="system", action="send not made", campaign_id=campaign["id"],
-                    round_id=round_row["id"], detail={"summary": "the draft is still a draft in Mailjet; the send may be retried",
-                                                      **({"error": after_error} if after_error else {})})
+        detail = RATE_LIMITED_NOTE if rate_limited else None
+        await ctx.connection.execute(Q.round_release_claim, round_row["id"], back_to, ctx.now, detail)
+        await audit(ctx.connection, now=ctx.now, actor="system",
+                    action="send refused for now (429)" if rate_limited else "send not made",
+                    campaign_id=campaign["id"], round_id=round_row["id"],
+                    detail={"summary": "Mailjet is rate-limiting; the send will be tried again inside the window"
+                            if rate_limited else "the draft is still a draft in Mailjet; the send may be retried",
+                            **({"error": after_error} if after_error else {})})
         if ctx.now > deadline:
             return Outcome.wait(ctx.now, "send not made; window closed")  # next run marks it missed
-        return Outcome.wait(ctx.now + RESEND_PAUSE, "the send did not happen; retrying inside the window")
+        pause = rate_limit_pause(round_row["send_attempts"]) if rate_limited else RESEND_PAUSE
+        return Outcome.wait(min(ctx.now + pause, deadline), "Mailjet is rate-limiting; trying again inside the window"
+                            if rate_limited else "the send did not happen; retrying inside the window")
     return await mark_failed(
         ctx, f"Mailjet reports draft {round_row['mailjet_draft_id']} as {DRAFT_STATUS.get(status, status)} after a send "
              f"attempt{f' that failed ({after_error})' if after_error else ''}. Check in Mailjet whether it went out "

@@ -10,6 +10,7 @@ and each step first looks for what an interrupted run already made:
    in chunks with managemanycontacts, waiting for each job;
 3. per round, a draft copying the template's settings and content (found by its list,
    else created);
+   a create whose answer was lost is found and adopted, never made twice (bot/mailjet.py);
 4. the stage runs, the campaign marked planned and the channel told, in one transaction.
 
 Memory stays flat as the list grows: nothing holds more than one page of contacts.
@@ -114,10 +115,9 @@ class Planner:
         mailjet, clock = self.services.mailjet, self.services.clock
         if round_row["mailjet_list_id"] is None:
             name = round_list_name(campaign["name"], round_row["number"])
-            existing = await mailjet.find_list_by_name(name)
-            list_id = int(existing["ID"]) if existing else await mailjet.create_list(name)
+            list_id, found = await mailjet.ensure_list(name)
             await connection.execute(Q.round_set_list, round_row["id"], list_id)
-            log.info("round list recorded", round=round_row["number"], list_id=list_id, adopted=bool(existing))
+            log.info("round list recorded", round=round_row["number"], list_id=list_id, adopted=found)
         round_row = await connection.fetchrow(Q.round_by_id, round_row["id"])
         if round_row["list_filled_at"] is None:
             after = 0
@@ -136,12 +136,9 @@ class Planner:
                             template: dict[str, Any], content: dict[str, Any]) -> None:
         mailjet, clock = self.services.mailjet, self.services.clock
         if round_row["mailjet_draft_id"] is None:
-            existing = await mailjet.find_drafts_for_list(round_row["mailjet_list_id"])
-            if existing:
-                draft_id = int(existing[0]["ID"])
-            else:
-                draft_id = await mailjet.create_draft(_draft_settings(campaign, round_row, template))
+            draft_id, found = await mailjet.ensure_draft(round_row["mailjet_list_id"], _draft_settings(campaign, round_row, template))
             await connection.execute(Q.round_set_draft, round_row["id"], draft_id)
+            log.info("round draft recorded", round=round_row["number"], draft_id=draft_id, adopted=found)
             round_row = await connection.fetchrow(Q.round_by_id, round_row["id"])
         if round_row["draft_content_at"] is None:
             body = {"Html-part": content.get("Html-part") or "", "Text-part": content.get("Text-part") or ""}

@@ -6,6 +6,7 @@ from jobs.cleanup import run_cleanup_stage
 from jobs.engine import Executor
 from jobs.launch import run_launch
 from jobs.preflight import run_preflight_stage
+from jobs.sent import run_campaign_id
 from jobs.stages import run_prelaunch, run_warning
 from jobs.wrapup import run_metrics, run_wrapup
 
@@ -14,6 +15,7 @@ EXECUTORS: dict[str, Executor] = {
     "preflight": run_preflight_stage,
     "warning": run_warning,
     "launch": run_launch,
+    "campaign_id": run_campaign_id,
     "metrics": run_metrics,
     "wrapup": run_wrapup,
     "cleanup": run_cleanup_stage,

@@ -17,6 +17,7 @@ from bot.rates import Counts, Verdict
 from bot.report import WrapupReport, build_wrapup_report
 from bot.services import Services
 from handlers import blocks
+from jobs import sent
 from jobs.engine import Outcome, StageContext
 from jobs.preflight import refresh_parent
 from storage import outbox
@@ -109,8 +110,13 @@ async def run_metrics(ctx: StageContext) -> Outcome:
     waiting = _not_sent_yet(ctx)
     if waiting is not None:
         return waiting
-    if ctx.round["dry_run"] or not ctx.round["mailjet_campaign_id"]:
+    if ctx.round["dry_run"]:
         return Outcome.skipped("a dry run has no numbers")
+    waiting = await sent.waiting_for_campaign_id(ctx)
+    if waiting is not None:
+        return waiting
+    if not ctx.round["mailjet_campaign_id"]:
+        return Outcome.skipped("Mailjet gave no campaign id, so there are no numbers")
     snapshot = await collect(ctx.services, ctx.connection, ctx.round, "early", ctx.now)
     return Outcome.done(snapshot=snapshot["id"] if snapshot else None)
 
@@ -120,14 +126,19 @@ async def run_wrapup(ctx: StageContext) -> Outcome:
     if waiting is not None:
         return waiting
     campaign, round_row, now = ctx.campaign, ctx.round, ctx.now
+    waiting = await sent.waiting_for_campaign_id(ctx)
+    if waiting is not None:
+        return waiting
     if round_row["dry_run"] or not round_row["mailjet_campaign_id"]:
+        # Numbers are real or absent: say which, and why.
         text = (f":test_tube: Wrap-up of {blocks.round_title(campaign, round_row)}: this round was a dry run, "
-                "so Mailjet sent nothing and there are no numbers to report.")
+                "so Mailjet sent nothing and there are no numbers to report." if round_row["dry_run"] else
+                f":warning: Wrap-up of {blocks.round_title(campaign, round_row)}: {sent.no_campaign_id_text(round_row)}")
         await outbox.post_in_round_thread(ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:wrapup",
                                           channel=campaign["channel"], now=now,
                                           message=blocks.thread_note(campaign, round_row, "wrapup", text))
         await _mark_reported(ctx)
-        return Outcome.done(dry_run=True)
+        return Outcome.done(dry_run=True) if round_row["dry_run"] else Outcome.done(no_campaign_id=True)
     try:
         snapshot = await collect(ctx.services, ctx.connection, round_row, "wrapup", now)
     except MailjetUnreadable as exc:
@@ -190,8 +201,12 @@ async def report_now(services: Services, campaign: asyncpg.Record, number: int |
             if round_row["state"] not in SENT_STATES:
                 out.append(blocks.section(f"*Round {round_row['number']}*: not sent ({round_row['state']}); no numbers."))
                 continue
-            if round_row["dry_run"] or not round_row["mailjet_campaign_id"]:
+            if round_row["dry_run"]:
                 out.append(blocks.section(f"*Round {round_row['number']}*: a dry run; Mailjet sent nothing, so there are no numbers."))
+                continue
+            if not round_row["mailjet_campaign_id"]:
+                out.append(blocks.section(f"*Round {round_row['number']}*: sent; Mailjet has not given its campaign id yet, "
+                                          "so there are no numbers to show."))
                 continue
             try:
                 snapshot = await collect(services, connection, round_row, "on_demand", now)

@@ -40,6 +40,8 @@ import base64
 import bisect
 import json
 import re
+import ssl
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
@@ -335,10 +337,12 @@ class _Fault:
     apply_first: bool
     delay: float
     body: dict[str, Any] | None
+    retry_after: int | None = None
 
     def response(self) -> web.Response:
         body = self.body or _error_body(self.status, HTTPStatus(self.status).phrase)
-        return web.json_response(body, status=self.status)
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
+        return web.json_response(body, status=self.status, headers=headers)
 
 
 # --------------------------------------------------------------------------- request helpers
@@ -513,11 +517,18 @@ class MailjetStandin:
         api_secret: str = "mj-secret",
         job_polls_before_complete: int = 0,
         clock: Clock | None = None,
+        send_processing_seconds: float = 3.0,
     ):
         token = base64.b64encode(f"{api_key}:{api_secret}".encode()).decode()
         self._authorization = f"Basic {token}"
         self._job_polls = job_polls_before_complete
         self._clock = clock or _SystemClock()
+        # How long Mailjet takes to carry out a send in the background (Status 1, no CampaignID).
+        self.send_processing_seconds = send_processing_seconds
+        self._rate_limit: int | None = None
+        self._rate_window = (0, 0)  # (second, requests seen in it), by the real clock
+        self.rate_limited = 0  # how many requests the rate limit refused
+        self._processing: dict[int, tuple[float, list[int], dict[str, Any]]] = {}
         self.on_event: Callable[[str, dict], None] | None = None
 
         self.sends: list[dict[str, Any]] = []
@@ -545,15 +556,17 @@ class MailjetStandin:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Serve on host:port; with `ssl_context` over HTTPS like Mailjet, so that mailjet-rest's
+        https-only retry adapter is as live as in production (see standins/tls.py)."""
         app = web.Application(middlewares=[self._middleware], client_max_size=16 * 1024 * 1024)
         self._add_routes(app)
         # A short shutdown timeout: a handler sleeping in an injected delay must not hold stop().
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
+        await web.TCPSite(self._runner, host, port, ssl_context=ssl_context).start()
         bound_host, bound_port = self._runner.addresses[0][:2]
-        self._base_url = f"http://{bound_host}:{bound_port}/"
+        self._base_url = f"{'https' if ssl_context else 'http'}://{bound_host}:{bound_port}/"
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -764,17 +777,31 @@ class MailjetStandin:
         apply_first: bool = False,
         delay: float = 0.0,
         body: dict | None = None,
+        retry_after: int | None = None,
     ) -> None:
         """Answer the next `times` matching requests with `status`, after sleeping `delay`.
 
         With apply_first the request is carried out first and its answer is replaced: Mailjet
         did the work but the caller sees a failure (or, with a delay past its timeout, nothing).
+        `retry_after` adds a Retry-After header (seconds), as a 429 may carry.
         """
         HTTPStatus(status)  # rejects a status code that does not exist
+        if status == 429 and apply_first:
+            raise ValueError("a 429 means Mailjet did nothing: it cannot apply the request first")
         pattern = re.compile(path_regex)
         self._faults.append(
-            _Fault(method.upper(), pattern, status, times, apply_first, delay, body)
+            _Fault(method.upper(), pattern, status, times, apply_first, delay, body, retry_after)
         )
+
+    def clear_faults(self) -> None:
+        """Mailjet is healthy again: drop every fault still armed by fail_next."""
+        self._faults.clear()
+
+    def limit_rate(self, requests_per_second: int | None) -> None:
+        """Answer 429 (with Retry-After: 1) to requests beyond this many in one second, as
+        Mailjet does per API key (dev.mailjet.com reference/overview/rate-limits). None: off."""
+        self._rate_limit = requests_per_second
+        self._rate_window = (0, 0)
 
     # ------------------------------------------------------------------ observation
 
@@ -787,6 +814,7 @@ class MailjetStandin:
         ]
 
     def draft(self, draft_id: int) -> dict[str, Any]:
+        self._settle()
         return dict(self._drafts[draft_id])
 
     def lists(self) -> list[dict[str, Any]]:
@@ -803,6 +831,7 @@ class MailjetStandin:
         return dict(self._contents.get(draft_id, {}))
 
     def campaign_for_draft(self, draft_id: int) -> dict[str, Any] | None:
+        self._settle()
         run = self._run_for_draft(draft_id)
         return None if run is None else dict(run.row)
 
@@ -859,6 +888,7 @@ class MailjetStandin:
     async def _middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:
         if request.path.startswith("/_standin/"):
             return await handler(request)
+        self._settle()
         body, body_error = await _read_json(request)
         request[JSON_BODY] = body
         self.requests.append(
@@ -892,6 +922,9 @@ class MailjetStandin:
     ) -> web.StreamResponse:
         if request.headers.get("Authorization") != self._authorization:
             raise ApiError(401, "API key authentication/authorization failure")
+        if self._over_rate_limit():
+            self.rate_limited += 1
+            return _Fault(request.method, re.compile(""), 429, 1, False, 0.0, None, retry_after=1).response()
         fault = self._take_fault(request)
         if fault is None:
             if body_error:
@@ -902,6 +935,14 @@ class MailjetStandin:
                 await _call(handler, request)
         await asyncio.sleep(fault.delay)
         return fault.response()
+
+    def _over_rate_limit(self) -> bool:
+        if self._rate_limit is None:
+            return False
+        second = int(time.monotonic())
+        seen = self._rate_window[1] + 1 if self._rate_window[0] == second else 1
+        self._rate_window = (second, seen)
+        return seen > self._rate_limit
 
     def _take_fault(self, request: web.Request) -> _Fault | None:
         for fault in self._faults:
@@ -1433,15 +1474,19 @@ class MailjetStandin:
 
     def _draft_send(self, request: web.Request) -> web.Response:
         draft = self._draft(_path_int(request))
-        if draft["Status"] not in (DRAFT, PROGRAMMED):
+        # A draft that is programmed (being sent, or scheduled) or sent cannot be sent again
+        # (api-documentation guides/_newsletter.md: a campaign is sent once; the draft's Status
+        # then reads 1 "programmed" and later 2 "sent").
+        if draft["Status"] != DRAFT:
             raise ApiError(
                 400,
-                "Campaign draft status must be Draft or Programmed to be sent "
+                "Campaign draft status must be Draft to be sent "
                 f"(it is {_status_name(draft)})",
             )
         self._validate_for_sending(draft)
         recipients = self._campaign_recipients(draft)
-        self._send(draft, recipients)
+        self._accept_send(draft, recipients)
+        # Mailjet answers {"Status": "Programmed"} and sends in the background (guides/_newsletter.md).
         return _envelope([{"Status": "Programmed"}], status=201)
 
     def _draft_test(self, request: web.Request) -> web.Response:
@@ -1551,7 +1596,42 @@ class MailjetStandin:
             )
         return recipients
 
-    def _send(self, draft: dict[str, Any], recipients: list[int]) -> None:
+    def _accept_send(self, draft: dict[str, Any], recipients: list[int]) -> None:
+        """The send call: Mailjet takes it and delivers in the background. Until processing is
+        over the draft reads Status 1 ("programmed") with CampaignID 0, as Mailjet's does; the
+        campaign (its ID, statistics and messages) exists only from then on."""
+        now = self._now()
+        self._schedules.pop(draft["ID"], None)
+        draft.update({"Status": PROGRAMMED, "ModifiedAt": _iso(now)})
+        send = {
+            "draft_id": draft["ID"],
+            "campaign_id": None,  # filled in when Mailjet has processed the send
+            "at": now,
+            "list_id": draft["ContactsListID"],
+            "recipients": len(recipients),
+        }
+        self.sends.append(send)
+        self._processing[draft["ID"]] = (now.timestamp() + self.send_processing_seconds, recipients, send)
+        self._emit("send", dict(send))
+        self._settle()
+
+    def _settle(self) -> None:
+        """Finish the background sends whose processing time is over (by the stand-in's clock)."""
+        if not self._processing:
+            return
+        now = self._now().timestamp()
+        for draft_id, (ready_at, recipients, send) in list(self._processing.items()):
+            if ready_at <= now:
+                del self._processing[draft_id]
+                send["campaign_id"] = self._send(self._drafts[draft_id], recipients)
+
+    def finish_sends(self) -> None:
+        """Tests: let every send under way finish now, whatever the processing time."""
+        for draft_id, (_, recipients, send) in list(self._processing.items()):
+            del self._processing[draft_id]
+            send["campaign_id"] = self._send(self._drafts[draft_id], recipients)
+
+    def _send(self, draft: dict[str, Any], recipients: list[int]) -> int:
         now = self._now()
         stamp = _iso(now)
         ordinal = len(self._runs)
@@ -1587,15 +1667,8 @@ class MailjetStandin:
         )
         self._schedules.pop(draft["ID"], None)
         self._views.clear()
-        send = {
-            "draft_id": draft["ID"],
-            "campaign_id": campaign_id,
-            "at": now,
-            "list_id": draft["ContactsListID"],
-            "recipients": len(recipients),
-        }
-        self.sends.append(send)
-        self._emit("send", dict(send))
+        self._emit("sent", {"draft_id": draft["ID"], "campaign_id": campaign_id, "recipients": len(recipients)})
+        return campaign_id
 
     # ------------------------------------------------------------------ campaign, sender
 

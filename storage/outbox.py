@@ -89,13 +89,20 @@ async def update_round_parent(connection: asyncpg.Connection, *, round_id: int, 
     """Re-render the parent message in place; nothing to do before it has been queued."""
     if not await round_has_parent(connection, round_id):
         return False
+    return await update_in_place(connection, round_id=round_id, target_key=parent_key(round_id), channel=channel,
+                                 message=message, now=now)
+
+
+async def update_in_place(connection: asyncpg.Connection, *, round_id: int | None, target_key: str, channel: str,
+                          message: SlackMessage, now: datetime) -> bool:
+    """Replace the content of the message queued under `target_key` (delivered after it)."""
     return await enqueue(
         connection,
-        key=f"{parent_key(round_id)}:update:{uuid.uuid4().hex}",
+        key=f"{target_key}:update:{uuid.uuid4().hex}",
         channel=channel,
         message=message,
         now=now,
         round_id=round_id,
         kind="update",
-        target_key=parent_key(round_id),
+        target_key=target_key,
     )

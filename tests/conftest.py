@@ -9,6 +9,8 @@ created and dropped here, so runs never collide.
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,10 +20,9 @@ import pytest
 from bot.clock import FileOffsetClock
 from standins.mailjet import MailjetStandin
 from standins.slack import SlackStandin
+from standins.tls import local_tls
 from storage.database import create_pool, postgres_server, scratch_database
 from tests.harness import MAILJET_KEY, MAILJET_SECRET, BotProcess
-
-
 
 
 @pytest.fixture(scope="session")
@@ -66,12 +67,27 @@ def clock_file(tmp_path: Path) -> Path:
     return tmp_path / "clock-offset"
 
 
+@pytest.fixture(scope="session")
+def mailjet_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ssl.SSLContext]:
+    """The Mailjet stand-in speaks HTTPS, as Mailjet does: mailjet-rest's retries are live only
+    on https. Every requests client of the session (the bots under test inherit the
+    environment) trusts the throwaway CA through REQUESTS_CA_BUNDLE."""
+    context, ca_path = local_tls(tmp_path_factory.mktemp("tls"))
+    before = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = str(ca_path)
+    yield context
+    if before is None:
+        os.environ.pop("REQUESTS_CA_BUNDLE", None)
+    else:
+        os.environ["REQUESTS_CA_BUNDLE"] = before
+
+
 @pytest.fixture
-async def mailjet(clock_file: Path) -> AsyncIterator[MailjetStandin]:
+async def mailjet(clock_file: Path, mailjet_tls: ssl.SSLContext) -> AsyncIterator[MailjetStandin]:
     # The stand-in stamps sends with the same (movable) clock as the bot, so "never early"
     # compares like with like.
     standin = MailjetStandin(api_key=MAILJET_KEY, api_secret=MAILJET_SECRET, clock=FileOffsetClock(str(clock_file)))
-    await standin.start()
+    await standin.start(ssl_context=mailjet_tls)
     yield standin
     await standin.stop()
 

@@ -98,6 +98,18 @@ class Flow:
                 raise AssertionError(f"round {number} is {row['state']}, expected {states}")
             await asyncio.sleep(0.1)
 
+    async def wait_campaign_id(self, number: int, timeout: float = 20) -> asyncpg.Record:
+        """The round once the bot has read its Mailjet campaign id (Mailjet sends in the
+        background: the id comes a few seconds after the accepted send)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            row = await self.round(number)
+            if row["mailjet_campaign_id"]:
+                return row
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"round {number} ({row['state']}) has no Mailjet campaign id after {timeout}s")
+            await asyncio.sleep(0.1)
+
     def preflight_messages(self, number: int) -> list[Message]:
         return [m for m in stage_messages(self.slack, "preflight", number)
                 if any(b.get("type") == "actions" for b in (m.blocks or []))]

@@ -52,12 +52,19 @@ async def test_approved_round_sends_once_at_its_instant(bot_factory, flow, slack
     row = await flow.wait_state(1, "sent")
     sends = await flow.draft_sends(1)
     assert len(sends) == 1 and sends[0]["at"] >= row["scheduled_at"]
-    assert row["mailjet_campaign_id"] == sends[0]["campaign_id"]
+    # Mailjet sends in the background: the round is sent at once, its campaign id comes later.
+    assert row["dry_run"] is False
     confirmations = await slack.wait_for(lambda: flow.confirmations(1), timeout=10)
+    assert "delivers in the background" in confirmations[0].text or confirmations[0].edits
+    row = await flow.wait_campaign_id(1)
+    assert row["mailjet_campaign_id"] == sends[0]["campaign_id"] and row["state"] == "sent"
+    await slack.wait_for(lambda: [c for c in flow.confirmations(1) if str(row["mailjet_campaign_id"]) in c.text], timeout=10)
     await settle()
-    assert len(flow.confirmations(1)) == 1
-    assert str(sends[0]["campaign_id"]) in confirmations[0].text
+    assert len(flow.confirmations(1)) == 1  # updated in place, not posted again
+    assert mailjet.send_attempts == [a for a in mailjet.send_attempts if a["accepted"]] and len(mailjet.send_attempts) == 1
     parent = stage_messages(slack, "prelaunch", 1)[0]
+    await slack.wait_for(lambda: str(row["mailjet_campaign_id"]) in str(slack.message_by_ts(parent.channel, parent.ts).blocks),
+                         timeout=10)
     assert confirmations[0].thread_ts == parent.ts
     assert lifecycle(slack.message_by_ts(parent.channel, parent.ts))["state"] == "sent"
     assert (await flow.round(2))["state"] == "planned"  # the other round is untouched

@@ -105,7 +105,7 @@ async def test_previous_round_bounce_over_five_percent_blocks_the_next(bot_facto
     await flow.plan(rounds=2)
     await flow.approve(1)
     flow.move_to(flow.at[0] + timedelta(seconds=1))
-    sent = await flow.wait_state(1, "sent")
+    sent = await flow.wait_campaign_id(1)
     checks = await preflight(flow, 2)
     assert checks["bounce"]["status"] == "warn" and "no numbers yet" in checks["bounce"]["reason"]
     mailjet.set_outcome(sent["mailjet_campaign_id"], delivered=5, hard=1)  # 1/6 = 16.7% bounced

@@ -50,8 +50,16 @@ RETURNING *;
 
 -- name: round_release_claim
 -- The send did not happen (the draft is still a draft): back to where the claim came from.
-UPDATE rounds SET state = $2, state_changed_at = $3, send_claimed_at = NULL, send_claimed_by = NULL
+-- $4 says why when it matters later (Mailjet rate-limiting until the window closed).
+UPDATE rounds SET state = $2, state_changed_at = $3, send_claimed_at = NULL, send_claimed_by = NULL,
+       outcome_detail = $4
 WHERE id = $1 AND state = 'sending'
+RETURNING *;
+
+-- name: round_set_campaign_id
+-- Mailjet gave the campaign id of a round it accepted to send (it sends in the background).
+UPDATE rounds SET mailjet_campaign_id = $2
+WHERE id = $1 AND mailjet_campaign_id IS NULL AND NOT dry_run
 RETURNING *;
 
 -- name: round_hold

@@ -23,3 +23,6 @@ SELECT email, bool_or(coalesce(hard_bounce, false)) AS hard_bounce
 FROM mailjet_events
 WHERE campaign_id = $1 AND event = 'bounce' AND NOT coalesce(blocked, false)
 GROUP BY email;
+
+-- name: stage_run_of_round
+SELECT * FROM stage_runs WHERE round_id = $1 AND stage = $2;
