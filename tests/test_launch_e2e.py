@@ -241,6 +241,8 @@ async def test_sigkill_while_mailjet_handles_the_send(bot_factory, flow, slack, 
     await settle(1.5)
     assert len(await flow.draft_sends(1)) == 1
     assert len(flow.confirmations(1)) == 1
+    row = await flow.wait_campaign_id(1)  # Mailjet finished the background send; the id follows
+    assert row["state"] == "sent" and row["mailjet_campaign_id"] == (await flow.draft_sends(1))[0]["campaign_id"]
 
 
 @pytest.mark.parametrize("fault", ["500_after_apply", "timeout_after_apply"])
@@ -258,6 +260,9 @@ async def test_ambiguous_mailjet_answers_are_reconciled_not_resent(bot_factory, 
     assert len([a for a in mailjet.send_attempts if a["draft_id"] == row["mailjet_draft_id"]]) == 1
     assert len(flow.confirmations(1)) == 1
     assert "interrupted send" in flow.confirmations(1)[0].text or "interrupted" in str(flow.confirmations(1)[0].blocks)
+    # Right after the send Mailjet reads Status 1 (being sent): that is "sent", never "failed".
+    assert "round failed" not in [r["action"] for r in await flow.fetch("SELECT action FROM audit_log")]
+    await flow.wait_campaign_id(1)
 
 
 async def test_two_replicas_racing_send_once(bot_factory, flow, slack):

@@ -242,6 +242,14 @@ async def test_send_creates_campaign_once(standin, mj):
     draft_id = await ready_draft(standin, mj, recipients=5)
     sent = await call(mj.campaigndraft_send.create, id=draft_id)
     assert sent["Data"] == [{"Status": "Programmed"}]
+    # Mailjet sends in the background: programmed, no campaign yet, and no second send.
+    draft = (await call(mj.campaigndraft.get, id=draft_id))["Data"][0]
+    assert draft["Status"] == 1 and draft["CampaignID"] == 0
+    with pytest.raises(DoesNotExistError):
+        await call(mj.campaign.get, id=f"mj.nl={draft_id}")
+    with pytest.raises(ValidationError, match="must be Draft"):
+        await call(mj.campaigndraft_send.create, id=draft_id)
+    standin.finish_sends()
 
     draft = (await call(mj.campaigndraft.get, id=draft_id))["Data"][0]
     assert draft["Status"] == 2 and draft["CampaignID"] >= 7_758_000_001
@@ -263,6 +271,7 @@ async def test_send_creates_campaign_once(standin, mj):
     assert [(a["status"], a["accepted"]) for a in standin.send_attempts] == [
         (201, True),
         (400, False),
+        (400, False),
     ]
     assert standin.schedule_calls == []
 
@@ -274,7 +283,7 @@ async def test_send_accepted_but_answer_lost_as_500(standin, mj):
         await call(mj.campaigndraft_send.create, id=draft_id)
     assert not isinstance(raised.value, ValidationError)
     assert len(standin.sends) == 1
-    assert (await call(mj.campaigndraft.get, id=draft_id))["Data"][0]["Status"] == 2
+    assert (await call(mj.campaigndraft.get, id=draft_id))["Data"][0]["Status"] == 1  # being sent
 
 
 async def test_send_accepted_but_client_times_out(standin):
@@ -285,7 +294,7 @@ async def test_send_accepted_but_client_times_out(standin):
         with pytest.raises(MailjetTimeoutError):
             await call(mj.campaigndraft_send.create, id=draft_id)
         assert len(standin.sends) == 1
-        assert standin.draft(draft_id)["Status"] == 2
+        assert standin.draft(draft_id)["Status"] == 1  # accepted, being sent in the background
     finally:
         mj.close()
 
@@ -303,6 +312,7 @@ async def test_fail_next_without_apply_changes_nothing(standin, mj):
 async def test_statcounters_messages_and_bounces(standin, mj):
     draft_id = await ready_draft(standin, mj, recipients=10)
     await call(mj.campaigndraft_send.create, id=draft_id)
+    standin.finish_sends()
     campaign_id = standin.sends[0]["campaign_id"]
     filters = {
         "CounterSource": "Campaign",
@@ -436,6 +446,7 @@ async def test_control_surface_and_events(standin, mj):
         with pytest.raises(ApiError):
             await call(mj.campaigndraft_send.create, id=draft_id)
         await call(mj.campaigndraft_send.create, id=draft_id)
+        standin.finish_sends()
         campaign_id = standin.sends[0]["campaign_id"]
         outcome = await http.post(
             "/_standin/outcome", json={"campaign_id": campaign_id, "delivered": 3}
@@ -445,4 +456,48 @@ async def test_control_surface_and_events(standin, mj):
         state = await (await http.get("/_standin/state")).json()
     assert sends["sends"][0]["draft_id"] == draft_id
     assert state["sends"] == 1 and state["send_attempts"] == 2 and state["pending_faults"] == []
-    assert events == ["list_created", "contacts_changed", "draft_created", "send"]
+    assert events == ["list_created", "contacts_changed", "draft_created", "send", "sent"]
+
+
+class MovableClock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self):
+        from datetime import UTC, datetime, timedelta
+
+        return datetime.now(UTC) + timedelta(seconds=self.offset)
+
+
+async def test_a_send_is_processed_in_the_background_for_a_while_by_the_clock():
+    clock = MovableClock()
+    standin = MailjetStandin(clock=clock, send_processing_seconds=60)
+    await standin.start()
+    mj = client_for(standin)
+    try:
+        draft_id = await ready_draft(standin, mj)
+        await call(mj.campaigndraft_send.create, id=draft_id)
+        clock.offset = 30
+        draft = (await call(mj.campaigndraft.get, id=draft_id))["Data"][0]
+        assert (draft["Status"], draft["CampaignID"]) == (1, 0)
+        assert standin.sends[0]["campaign_id"] is None
+        clock.offset = 61
+        draft = (await call(mj.campaigndraft.get, id=draft_id))["Data"][0]
+        assert draft["Status"] == 2 and draft["CampaignID"] == standin.sends[0]["campaign_id"]
+    finally:
+        mj.close()
+        await standin.stop()
+
+
+async def test_rate_limit_answers_429_with_retry_after(standin, mj):
+    standin.limit_rate(0)  # every request is over the limit: deterministic on any machine
+    with pytest.raises(ApiError) as raised:
+        await call(mj.contactslist.get)
+    assert raised.value.status_code == 429
+    async with aiohttp.ClientSession() as http:
+        auth = aiohttp.BasicAuth("mj-key", "mj-secret")
+        async with http.get(standin.api_url + "v3/REST/contactslist", auth=auth) as response:
+            assert response.status == 429 and response.headers["Retry-After"] == "1"
+    assert standin.rate_limited == 2
+    standin.limit_rate(None)
+    await call(mj.contactslist.get)
