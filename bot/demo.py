@@ -296,8 +296,11 @@ class Transcript:
                 self._entry("[mailjet]", [f"draft “{data.get('Title')}” created (id {data.get('ID')}, "
                                           f"list {data.get('ContactsListID')})"], indent=2)
             elif kind == "send":
+                self._entry("[mailjet] ✉", [f"send of draft {data.get('draft_id')} accepted: {data.get('recipients')} "
+                                            f"recipients of list {data.get('list_id')}, delivered in the background"], indent=2)
+            elif kind == "sent":
                 self._entry("[mailjet] ✉", [f"campaign {data.get('campaign_id')} SENT from draft {data.get('draft_id')} "
-                                            f"to {data.get('recipients')} recipients of list {data.get('list_id')}"], indent=2)
+                                            f"to {data.get('recipients')} recipients"], indent=2)
         except Exception as exc:  # noqa: BLE001 - the Mailjet stand-in does not guard its observer
             self.write(f"(could not show a Mailjet {kind} event: {type(exc).__name__}: {exc})")
 
@@ -866,6 +869,11 @@ def _round1_send(demo: Demo) -> dict | None:
     return next((s for s in demo.mailjet.sends if found and s.get("list_id") == found["ID"]), None)
 
 
+def _confirmation_has_id(demo: Demo, number: int) -> bool:
+    send, confirmation = _round1_send(demo), demo.thread_reply(number, "launch")
+    return bool(send and confirmation and str(send["campaign_id"]) in (confirmation.text or ""))
+
+
 def _report_round1_outcome(demo: Demo) -> dict[str, Any]:
     """The Mailjet stand-in 'reports' what happened to round 1's messages (ROUND1_OUTCOME)."""
     send = _round1_send(demo)
@@ -1058,6 +1066,10 @@ def default_script() -> list[Step]:
         say(lambda demo: f"round 1 went out at its instant: SEND_MODE={SEND_MODE}, so the bot called Mailjet's send "
                          f"for draft {_round1_send(demo)['draft_id']}, and Mailjet here is the local stand-in"
                          if _round1_send(demo) else "round 1 was a dry run: Mailjet's send was not called"),
+        say("Mailjet sends in the background: the draft reads “programmed” with no campaign id for a few seconds; "
+            "the bot keeps reading it and adds the id to the confirmation when Mailjet gives it"),
+        wait_until(lambda demo: (_round1_send(demo) or {}).get("campaign_id") and _confirmation_has_id(demo, 1), 30.0,
+                   what="round 1's Mailjet campaign id in its launch confirmation"),
         act(_report_round1_outcome, remember="outcome"),
         say(_outcome_text),
         *_wait_round(3),
