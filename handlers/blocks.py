@@ -214,7 +214,8 @@ def status_blocks(campaign: Row, rounds: Sequence[Row], stages: Mapping[int, Seq
                  f"Sends {when(r['scheduled_at'], zone)}",
                  f"Recipients {r['recipient_count'] if r['recipient_count'] is not None else '—'} · "
                  f"list {r['mailjet_list_id'] or '—'} · draft {r['mailjet_draft_id'] or '—'}"
-                 + (f" · campaign {r['mailjet_campaign_id']}" if r["mailjet_campaign_id"] else "")]
+                 + (f" · campaign {r['mailjet_campaign_id']}" if r["mailjet_campaign_id"] else
+                    " · campaign pending (Mailjet is sending)" if r.get("dry_run") is False else "")]
         approval = approvals.get(r["id"])
         if approval:
             lines.append(f"Approved by <@{approval['approved_by']}> at {when(approval['approved_at'], zone)}")
