@@ -24,7 +24,7 @@ import asyncio
 import base64
 import hashlib
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -258,7 +258,9 @@ class OutboxSender:
         """Look for our block_id (a post) or our file name (an upload) in messages posted since the
         earlier attempt started; the answer is what the outbox records as delivered."""
         started: datetime | None = row["attempt_started_at"]
-        oldest = f"{(started - timedelta(seconds=5)).timestamp():.6f}" if started else "0"
+        # Slack stamps messages with real time; the bot's clock may run ahead of it (the test clock).
+        skew = self.services.clock.now() - datetime.now(UTC)
+        oldest = f"{(started - skew - timedelta(seconds=5)).timestamp():.6f}" if started else "0"
         wanted = block_id_for(row["idempotency_key"])
         filename = upload_filename(row["payload"]["filename"], row["idempotency_key"]) if row["kind"] == "upload" else None
         try:
