@@ -11,6 +11,7 @@ from bot.services import Services
 from handlers.actions import register_actions
 from handlers.commands import register_commands
 from handlers.home import register_home
+from handlers.membership import register_membership
 from handlers.modal import register_modal
 
 
@@ -21,4 +22,5 @@ def build_app(services: Services, client: AsyncWebClient) -> AsyncApp:
     register_actions(app, services)
     register_home(app, services)
     register_modal(app, services)
+    register_membership(app, services)
     return app

@@ -1,7 +1,9 @@
 """`campaign-bot check`: what an operator runs before trusting a deployment.
 
-Prints one line per check (configuration, database, Slack auth.test, Mailjet credentials)
-and exits 0 only when every check passed. Secrets are never printed.
+Prints one line per check (configuration, database, Slack auth.test, the bot's membership of
+CAMPAIGN_CHANNEL, Mailjet credentials) and exits 0 only when every check passed. A bot that is
+not a member of the channel fails the check: it could post nothing there until invited.
+Secrets are never printed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from contextlib import AsyncExitStack
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
+from bot.membership import Membership, look_up
 
 
 async def run_check(settings: Settings) -> int:
@@ -43,8 +46,20 @@ async def run_check(settings: Settings) -> int:
 
     if settings.SLACK_BOT_TOKEN is not None:
         try:
-            response = await asyncio.wait_for(slack_client(settings).auth_test(), 15)
+            client = slack_client(settings)
+            response = await asyncio.wait_for(client.auth_test(), 15)
             report(True, f"slack: auth.test ok (team {response.get('team')}, bot user {response.get('user_id')})")
+            state = Membership(configured=settings.CAMPAIGN_CHANNEL, bot_name=response.get("user") or "campaign-bot")
+            found = await asyncio.wait_for(look_up(client, settings.CAMPAIGN_CHANNEL), 15)
+            state.channel_id, state.name = found.channel_id, found.name
+            where = f"{state.label}" + (f" ({found.channel_id})" if found.channel_id else "")
+            if found.member:
+                report(True, f"slack: the bot is a member of {where}")
+            elif found.member is False:
+                report(False, f"slack: the bot is not a member of {where}: nothing can be posted there. "
+                              f"Type {state.invite} in {state.label}")
+            else:
+                report(False, f"slack: cannot tell whether the bot is a member of {where} ({found.error})")
         except SlackApiError as exc:
             report(False, f"slack: auth.test failed ({exc.response.get('error', 'no error code')})")
         except Exception as exc:  # noqa: BLE001 - unreachable URL, timeout…

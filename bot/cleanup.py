@@ -9,7 +9,10 @@ round without an approver's override.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
@@ -94,3 +97,23 @@ def share_of(items: list[Item], round_recipients: int) -> float:
 
 def needs_override(share: float) -> bool:
     return share > MAX_SHARE_WITHOUT_OVERRIDE
+
+
+CSV_COLUMNS = ("contact_id", "email", "kind", "action", "reason")
+
+
+def plan_csv(items: Iterable[Mapping[str, Any]]) -> bytes:
+    """Every item of a plan as CSV (UTF-8, a header line, one line per item): what the plan
+    message cannot show (it shows a sample). A cell that a spreadsheet would read as a formula
+    (=, +, -, @) is quoted with a leading apostrophe."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in items:
+        writer.writerow([_cell(item[column]) for column in CSV_COLUMNS])
+    return out.getvalue().encode("utf-8")
+
+
+def _cell(value: Any) -> str:
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

@@ -17,6 +17,7 @@ import asyncpg
 
 from bot.schedule import STAGES, ScheduleError, format_instant, parse_instant
 from bot.services import Services
+from bot.slack_text import reason as shown
 from handlers import blocks
 from jobs.preflight import PreflightRefused, preflight_message_key, refresh_parent, run_preflight
 from storage import outbox
@@ -139,7 +140,7 @@ async def hold(services: Services, campaign: asyncpg.Record, rounds: list[asyncp
                         detail={"summary": reason or "no reason given"})
             await _announce(connection, services, Target(campaign, round_row), round_row, stage="alert", now=now,
                             key=f"round:{round_row['id']}:hold:{now.timestamp()}",
-                            text=f":pause_button: Held by <@{user}>{': ' + reason if reason else ''}. "
+                            text=f":pause_button: Held by <@{user}>{': ' + shown(reason) if reason else ''}. "
                                  "It will not be sent unless an approver resumes it in time.")
     if not held:
         states = ", ".join(f"round {r['number']} {'already held' if r['held'] else r['state']}" for r in rounds)
@@ -180,8 +181,9 @@ async def cancel(services: Services, target: Target, user: str, reason: str | No
         await connection.execute(Q.stage_cancel_pending_presend, round_row["id"], now, "round cancelled")
         await audit(connection, now=now, actor=user, action="cancelled", campaign_id=campaign["id"], round_id=round_row["id"],
                     detail={"summary": reason or "no reason given"})
+        said = f"Cancelled by <@{user}>" + (f": {shown(reason)}" if reason else "")
         await _announce(connection, services, target, round_row, stage="alert", now=now,
-                        key=f"round:{round_row['id']}:cancelled", text=f":x: {detail}. It will never be sent.")
+                        key=f"round:{round_row['id']}:cancelled", text=f":x: {said}. It will never be sent.")
     return f"Cancelled round {round_row['number']} of *{campaign['name']}*."
 
 
@@ -230,7 +232,7 @@ async def set_freeze(services: Services, user: str, *, frozen: bool, reason: str
             raise Refused(f"sends are already {'frozen' if frozen else 'allowed'}; nothing changed")
         await audit(connection, now=now, actor=user, action="froze all sends" if frozen else "unfroze sends",
                     detail={"summary": reason or ""})
-        text = (f":ice_cube: <@{user}> froze every send, everywhere{': ' + reason if reason else ''}. No round goes out until an admin unfreezes."
+        text = (f":ice_cube: <@{user}> froze every send, everywhere{': ' + shown(reason) if reason else ''}. No round goes out until an admin unfreezes."
                 if frozen else f":sunny: <@{user}> unfroze sends. Approved rounds still inside their launch window go out now (once).")
         await outbox.enqueue(connection, key=f"freeze:{now.timestamp()}:{frozen}", channel=services.settings.CAMPAIGN_CHANNEL,
                              now=now, message=outbox.SlackMessage(text=text))

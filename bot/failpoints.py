@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 
-NAMES = ("before_claim", "after_claim", "after_send_recorded", "after_slack_post")
+NAMES = ("before_claim", "after_claim", "after_send_recorded", "after_slack_post", "after_slack_upload")
 
 
 def failpoint(name: str) -> None:

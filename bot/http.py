@@ -1,7 +1,10 @@
 """The process's HTTP surface on PORT: liveness, readiness, Prometheus metrics.
 
 /readyz answers 503 until the database answers, the Socket Mode connection is up and the
-scheduler runs: a load balancer or an operator can trust it.
+scheduler runs: a load balancer or an operator can trust it. Its ``channel`` object says
+whether the bot is a member of CAMPAIGN_CHANNEL and how many messages wait for an invite. Not
+being a member keeps the answer 200: the process is alive, answers commands and keeps every
+message; a restart would not help, an invite does (bot/membership.py).
 """
 
 from __future__ import annotations
@@ -25,13 +28,16 @@ async def _healthz(request: web.Request) -> web.Response:
 def _readyz(services: Services) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         health = services.health
+        channel = services.membership.detail()
         try:
             async with services.pool.acquire(timeout=2) as connection:
                 await connection.fetchval(Q.database_ping)
+                channel["waiting_messages"] = await connection.fetchval(Q.outbox_waiting_count)
             health.database = True
         except Exception:
             health.database = False
-        body = {"database": health.database, "socket": health.socket, "scheduler": health.scheduler}
+        body = {"database": health.database, "socket": health.socket, "scheduler": health.scheduler,
+                "channel": channel}
         return web.json_response({"ready": health.ready(), **body}, status=200 if health.ready() else 503)
 
     return handler

@@ -29,6 +29,14 @@ MAILJET_SENDS = Counter(
 OUTBOX_PENDING = Gauge(
     "campaign_bot_outbox_pending", "Slack messages waiting in the outbox", registry=REGISTRY,
 )
+OUTBOX_WAITING_FOR_CHANNEL = Gauge(
+    "campaign_bot_outbox_waiting_for_channel",
+    "Outbox messages Slack refused with not_in_channel, kept until the bot is invited", registry=REGISTRY,
+)
+SLACK_CHANNEL_MEMBER = Gauge(
+    "campaign_bot_slack_channel_member",
+    "1 while the bot is a member of CAMPAIGN_CHANNEL, 0 while it is not (or not known)", registry=REGISTRY,
+)
 SCHEDULER_TICKS = Counter(
     "campaign_bot_scheduler_ticks_total", "Scheduler wake-ups, by reason", ["reason"], registry=REGISTRY,
 )

@@ -30,11 +30,12 @@ from bot.config import Settings
 from bot.http import build_http_app, start_http
 from bot.logs import get_logger
 from bot.mailjet import Mailjet
+from bot import membership
 from bot.roles import Roles
 from bot.services import Services
 from bot.webhook import webhook_route
 from jobs.engine import Engine
-from jobs.outbox import OutboxSender, resolve_channel
+from jobs.outbox import OutboxSender
 from jobs.planning import Planner
 from jobs.registry import EXECUTORS
 from jobs.scheduler import Scheduler
@@ -127,6 +128,13 @@ async def run(settings: Settings) -> int:
         await socket_handler.connect_async()
         watcher = asyncio.ensure_future(_watch_socket(socket_handler, services))
 
+        # Before the outbox starts: is the bot in CAMPAIGN_CHANNEL? If not, one error line now, and
+        # /readyz, check and every command answer say so until it is invited (bot/membership.py).
+        await _check_membership(services)
+        member_watch = asyncio.ensure_future(membership.watch(
+            services.membership, services.slack,
+            lambda channel_id: membership.release_waiting(pool, services.clock.now(), channel_id)))
+
         engine, planner, sender = Engine(services, EXECUTORS), Planner(services), OutboxSender(services)
         scheduler = Scheduler(
             services,
@@ -135,14 +143,14 @@ async def run(settings: Settings) -> int:
             outbox=(lambda: _deliver_some(sender), sender.next_due),
         )
         await scheduler.start(dsn)
-        services.channel_id = await _resolve_channel_quietly(services)
         log.info("campaign-bot running", instance=instance_id, port=settings.PORT, send_mode=settings.SEND_MODE,
-                 channel=settings.CAMPAIGN_CHANNEL)
+                 channel=settings.CAMPAIGN_CHANNEL, channel_member=services.membership.member)
 
         await stop.wait()
         log.info("shutting down: no new work is claimed", grace_seconds=settings.SHUTDOWN_GRACE_SECONDS)
         await scheduler.stop(settings.SHUTDOWN_GRACE_SECONDS)
         watcher.cancel()
+        member_watch.cancel()
         await socket_handler.close_async()
     log.info("stopped cleanly")
     return 0
@@ -160,9 +168,18 @@ async def _deliver_some(sender: OutboxSender) -> bool:
     return await sender.deliver_due() > 0
 
 
-async def _resolve_channel_quietly(services: Services) -> str:
+async def _check_membership(services: Services) -> None:
+    """Who the bot is (auth.test) and whether it is in CAMPAIGN_CHANNEL. Failures are logged:
+    the watcher asks again, and posting reports a wrong channel loudly."""
+    state = services.membership
+    state.configured = services.settings.CAMPAIGN_CHANNEL
     try:
-        return await resolve_channel(services, services.settings.CAMPAIGN_CHANNEL)
-    except Exception as exc:  # noqa: BLE001 - posting will report a wrong channel loudly
-        log.warning("could not resolve the campaign channel yet", error=str(exc))
-        return services.settings.CAMPAIGN_CHANNEL
+        me = await services.slack.auth_test()
+        state.bot_user_id, state.bot_name = me.get("user_id") or "", me.get("user") or state.bot_name
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not ask Slack who the bot is (auth.test)", error=str(exc))
+    await membership.refresh(state, services.slack)
+    if state.member is None:
+        log.warning("could not tell whether the bot is a member of the campaign channel yet",
+                    channel=state.configured, error=state.error)
+    services.channel_id = state.channel_id or services.settings.CAMPAIGN_CHANNEL

@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import Clock
 from bot.config import Settings
 from bot.mailjet import Mailjet
+from bot.membership import Membership
 from bot.roles import Roles
 
 
@@ -40,6 +41,7 @@ class Services:
     instance_id: str
     channel_id: str = ""          # resolved from CAMPAIGN_CHANNEL at start-up
     health: Health = field(default_factory=Health)
+    membership: Membership = field(default_factory=Membership)  # is the bot in CAMPAIGN_CHANNEL?
 
     @property
     def default_zone(self) -> ZoneInfo:

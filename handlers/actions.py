@@ -15,6 +15,7 @@ from slack_bolt.async_app import AsyncApp
 from bot import controls
 from bot.logs import get_logger
 from bot.metrics import ACTIONS
+from bot.reasons import cancel_reason
 from bot.services import Services
 from handlers.blocks import CANCEL_REASON_PREFIX
 from handlers.home import publish_home
@@ -96,5 +97,8 @@ async def _perform(action_id: str, services: Services, target: controls.Target, 
         return await controls.hold(services, target.campaign, [target.round], user, None)
     if action_id == "resume_round":
         return await controls.resume(services, target.campaign, [target.round], user)
-    reason = block_id[len(CANCEL_REASON_PREFIX):] if block_id.startswith(CANCEL_REASON_PREFIX) else None
-    return await controls.cancel(services, target, user, reason or None)
+    if block_id.startswith(CANCEL_REASON_PREFIX):  # a button from before cancel requests were stored
+        reason = block_id[len(CANCEL_REASON_PREFIX):] or None
+    else:
+        reason = await cancel_reason(services.pool, block_id, target.round["id"])
+    return await controls.cancel(services, target, user, reason)

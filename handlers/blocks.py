@@ -1,7 +1,9 @@
 """Block Kit, built by pure functions from database rows. No I/O here.
 
 Every lifecycle message carries the metadata contract of PRODUCT.md section 8. Times are
-shown in the campaign's zone with UTC beside them.
+shown in the campaign's zone with UTC beside them. Text is fitted to Slack's limits with an
+ellipsis (bot/slack_text.py); a person's free text (hold, cancel, freeze reasons) is shown up
+to REASON_SHOWN characters, and kept whole in the audit log.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.reasons import CANCEL_REQUEST_PREFIX
 from bot.schedule import format_instant
+from bot.slack_text import (CONFIRM_TEXT, CONTEXT_TEXT, FIELD_TEXT, REASON_SHOWN, REASON_SHOWN_SHORT, SECTION_TEXT,
+                            fit, reason)
 from storage.outbox import SlackMessage
 
 Row = Mapping[str, Any]
@@ -62,14 +67,15 @@ def state_text(round_row: Row, frozen: bool = False) -> str:
     if round_row.get("dry_run"):
         text += " (dry run: nothing was sent)"
     if round_row["held"]:
-        text += " · :pause_button: *held*" + (f" ({round_row['hold_reason']})" if round_row.get("hold_reason") else "")
+        text += " · :pause_button: *held*" + (f" ({reason(round_row['hold_reason'], REASON_SHOWN_SHORT)})"
+                                               if round_row.get("hold_reason") else "")
     if frozen and round_row["state"] not in ("sent", "reported", "cleaned", "cancelled", "missed", "failed"):
         text += " · :ice_cube: *sends frozen*"
     return text
 
 
 def _section(text: str, block_id: str | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, SECTION_TEXT) or " "}}
     if block_id:
         block["block_id"] = block_id
     return block
@@ -80,11 +86,11 @@ def section(text: str) -> dict[str, Any]:
 
 
 def _fields(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    return {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"[:2000]} for k, v in pairs[:10]]}
+    return {"type": "section", "fields": [{"type": "mrkdwn", "text": fit(f"*{k}*\n{v}", FIELD_TEXT)} for k, v in pairs[:10]]}
 
 
 def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(text, CONTEXT_TEXT) or " "}]}
 
 
 def round_title(campaign: Row, round_row: Row) -> str:
@@ -116,7 +122,7 @@ def round_parent(campaign: Row, round_row: Row, *, frozen: bool = False, late_by
     if late_by:
         notes.append(f":hourglass: Posted late: this message was due {late_by} ago.")
     if round_row.get("outcome_detail") and round_row["state"] in ("cancelled", "missed", "failed"):
-        notes.append(round_row["outcome_detail"])
+        notes.append(fit(round_row["outcome_detail"], REASON_SHOWN + 200))
     if round_row.get("dry_run") is not None:
         dry_run = round_row["dry_run"]  # once sent, how it was sent, whatever the mode is now
     notes.append(f"Send mode: {'dry run (nothing is sent to Mailjet)' if dry_run else 'live'}. Stages follow in this thread.")
@@ -208,7 +214,7 @@ def status_blocks(campaign: Row, rounds: Sequence[Row], stages: Mapping[int, Seq
     )]
     if frozen["frozen"]:
         blocks.append(_section(f":ice_cube: *All sends are frozen* by <@{frozen['changed_by']}>"
-                               + (f": {frozen['reason']}" if frozen["reason"] else "")))
+                               + (f": {reason(frozen['reason'])}" if frozen["reason"] else "")))
     for r in rounds:
         lines = [f"*Round {r['number']}* — {state_text(r, frozen['frozen'])}",
                  f"Sends {when(r['scheduled_at'], zone)}",
@@ -220,7 +226,7 @@ def status_blocks(campaign: Row, rounds: Sequence[Row], stages: Mapping[int, Seq
         if approval:
             lines.append(f"Approved by <@{approval['approved_by']}> at {when(approval['approved_at'], zone)}")
         if r.get("outcome_detail"):
-            lines.append(r["outcome_detail"])
+            lines.append(fit(r["outcome_detail"], REASON_SHOWN + 200))
         round_stages = stages.get(r["id"], [])
         pending = [s for s in round_stages if s["state"] == "pending"]
         if pending:
@@ -236,7 +242,7 @@ def status_blocks(campaign: Row, rounds: Sequence[Row], stages: Mapping[int, Seq
 
 def campaigns_list_text(rows: Sequence[Row], default_zone: str, frozen: Row | None = None) -> str:
     banner = (f":ice_cube: *All sends are frozen* by <@{frozen['changed_by']}>"
-              + (f": {frozen['reason']}" if frozen["reason"] else "") + "\n") if frozen and frozen["frozen"] else ""
+              + (f": {reason(frozen['reason'])}" if frozen["reason"] else "") + "\n") if frozen and frozen["frozen"] else ""
     if not rows:
         return banner + "No campaigns yet. Plan one with `/campaign new`."
     lines = [banner + "*Campaigns*"]
@@ -256,7 +262,7 @@ def audit_text(campaign: Row, entries: Sequence[Row], page: int, pages: int) -> 
         who = "system" if e["actor"] == "system" else f"<@{e['actor']}>"
         where = f" round {e['round_number']}" if e["round_number"] else ""
         detail = e["detail"] or {}
-        summary = detail.get("summary") or ", ".join(f"{k}={v}" for k, v in detail.items())
+        summary = reason(str(detail.get("summary") or ", ".join(f"{k}={v}" for k, v in detail.items())))
         lines.append(f"• {when(e['at'], zone)} · {who} · *{e['action']}*{where}" + (f" — {summary}" if summary else ""))
     if page < pages:
         lines.append(f"Older entries: `/campaign log \"{campaign['name']}\" {page + 1}`")
@@ -278,7 +284,8 @@ def _button(action_id: str, text: str, value: str, style: str | None = None, con
 def cancel_confirm(campaign: Row, round_row: Row) -> dict[str, Any]:
     return {
         "title": {"type": "plain_text", "text": "Cancel this round?"},
-        "text": {"type": "mrkdwn", "text": f"Round {round_row['number']} of *{campaign['name']}* will never be sent. This cannot be undone."[:300]},
+        "text": {"type": "mrkdwn", "text": fit(f"Round {round_row['number']} of *{campaign['name']}* will never be sent. "
+                                               "This cannot be undone.", CONFIRM_TEXT)},
         "confirm": {"type": "plain_text", "text": "Cancel the round"},
         "deny": {"type": "plain_text", "text": "Keep it"},
         "style": "danger",
@@ -297,12 +304,13 @@ def round_buttons(campaign: Row, round_row: Row, block_id: str, *, approve: bool
     return {"type": "actions", "block_id": block_id, "elements": elements}
 
 
-CANCEL_REASON_PREFIX = "cancel-reason:"
+CANCEL_REASON_PREFIX = "cancel-reason:"  # buttons of earlier versions carried the reason itself
 
 
-def cancel_button(campaign: Row, round_row: Row, reason: str) -> dict[str, Any]:
-    """The confirm button `/campaign cancel` answers with; the reason rides in the block_id."""
-    return {"type": "actions", "block_id": (CANCEL_REASON_PREFIX + reason)[:255],
+def cancel_button(campaign: Row, round_row: Row, request_id: int | None) -> dict[str, Any]:
+    """The confirm button `/campaign cancel` answers with; its block_id names the stored reason
+    (bot/reasons.py), whatever its length."""
+    return {"type": "actions", "block_id": f"{CANCEL_REQUEST_PREFIX}{request_id or 0}",
             "elements": [_button("cancel_round", f"Cancel round {round_row['number']}", str(round_row["id"]), "danger",
                                  cancel_confirm(campaign, round_row))]}
 
@@ -367,6 +375,9 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
+CLEANUP_SAMPLE = 15  # contacts shown in the plan message; beyond that the full list is attached as a CSV
+
+
 def cleanup_block_id(plan_id: int) -> str:
     return f"cleanup:{plan_id}"
 
@@ -380,12 +391,13 @@ def cleanup_plan(campaign: Row, round_row: Row, plan: Row, round_labels: Mapping
     reasons = ", ".join(f"{kind} {n}" for kind, n in summary["by_reason"].items()) or "nothing bounced"
     domains = ", ".join(f"{d} {n}" for d, n in summary["by_domain"].items()) or "—"
     removals = ", ".join(f"{round_labels.get(k, 'round ' + k)}: −{n}" for k, n in summary["removals_by_round"].items()) or "no unsent round holds them"
-    sample = [f"• {i['email']} — {i['reason']}" for i in plan["items"][:15]]
+    sample = [f"• {i['email']} — {i['reason']}" for i in plan["items"][:CLEANUP_SAMPLE]]
     more = len(plan["items"]) - len(sample)
     lines = [head, f"*By reason:* {reasons}", f"*By domain:* {domains}", f"*Later rounds lose:* {removals}"]
     body: list[dict[str, Any]] = [_section("\n".join(lines))]
     if sample:
-        body.append(_section("\n".join(sample) + (f"\n…and {more} more" if more > 0 else "")))
+        body.append(_section("\n".join(sample) + (f"\n…and {more} more: all {len(plan['items']):,} are in the attached "
+                                                  "CSV file in this thread" if more > 0 else "")))
     note = "Applying suppresses them and removes them from the lists of rounds not yet sent; the master list is never touched."
     if plan["needs_override"]:
         note = ":warning: Over 10% of the round: only an approver can apply this plan. " + note

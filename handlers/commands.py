@@ -14,14 +14,16 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import controls
+from bot import controls, slack_text
 from bot.campaigns import create_campaign
 from bot.commands import USAGE, Command, CommandError, help_text, parse
 from bot.logs import get_logger
 from bot.metrics import COMMANDS
+from bot.reasons import store_cancel_request
 from bot.services import Services
 from handlers import blocks
 from handlers.modal import open_new_campaign_modal, planning_text
+from handlers.replies import finish
 from jobs.cleanup import CleanupRefused, cleanup_now
 from jobs.wrapup import report_now
 from storage.queries import Q
@@ -68,21 +70,21 @@ def register_commands(app: AsyncApp, services: Services) -> None:
             parsed = parse(text, default_timezone=services.settings.DEFAULT_TIMEZONE)
         except CommandError as exc:
             COMMANDS.labels("invalid", "error").inc()
-            await ack(text=blocks.slack_escape(exc.reply_text()))
+            await ack(text=finish(services, blocks.slack_escape(exc.reply_text()))["text"])
             return
         if parsed.subcommand == "help":
             COMMANDS.labels("help", "ok").inc()
-            await ack(text=blocks.slack_escape(help_text()))
+            await ack(text=finish(services, blocks.slack_escape(help_text()))["text"])
             return
         if not services.roles.may(user_id, parsed.subcommand):
             COMMANDS.labels(parsed.subcommand, "refused").inc()
-            await ack(text=services.roles.refusal(user_id, parsed.subcommand))
+            await ack(text=finish(services, services.roles.refusal(user_id, parsed.subcommand))["text"])
             return
         await ack()
         invocation = Invocation(services, parsed, user_id, command.get("channel_id", ""), command.get("trigger_id"), client)
         reply = await dispatch(invocation)
         if reply is not None:
-            await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral", replace_original=False)
+            await respond(**finish(services, reply.text, reply.blocks), response_type="ephemeral", replace_original=False)
 
 
 async def dispatch(invocation: Invocation) -> Reply | None:
@@ -217,11 +219,14 @@ async def cancel(invocation: Invocation) -> Reply:
     if round_row["state"] not in controls.UNSENT:
         return Reply(f":no_entry_sign: round {round_row['number']} is {round_row['state']}; only an unsent round can be cancelled")
     reason = invocation.command.reason or ""
+    # The reason rides with the click by reference: a block_id holds 255 characters, a reason any length.
+    request_id = await store_cancel_request(invocation.services.pool, round_id=round_row["id"], reason=reason,
+                                            user=invocation.user_id, now=invocation.services.clock.now()) if reason else None
     text = (f"Cancel round {round_row['number']} of *{target.campaign['name']}* "
             f"(sends {blocks.when(round_row['scheduled_at'], target.campaign['timezone'])})?"
-            + (f" Reason: {reason}" if reason else ""))
-    button = blocks.cancel_button(target.campaign, round_row, reason)
-    return Reply(text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}, button])
+            + (f" Reason: {slack_text.reason(reason)}" if reason else ""))
+    button = blocks.cancel_button(target.campaign, round_row, request_id)
+    return Reply(text, [blocks.section(text), button])
 
 
 @subcommand("reschedule")

@@ -22,6 +22,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.logs import get_logger
 from bot.roles import Role
 from bot.services import Services
+from bot.slack_text import CONTEXT_TEXT, HEADER_TEXT, SECTION_TEXT, fit, reason
 from handlers import blocks
 from storage.queries import Q
 
@@ -142,18 +143,18 @@ async def refresh_recent_viewers(services: Services) -> int:
 # --- building (pure) ---------------------------------------------------------------------------
 
 def _section(text: str, block_id: str | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, SECTION_TEXT) or " "}}
     if block_id:
         block["block_id"] = block_id
     return block
 
 
 def _header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": text[:150], "emoji": True}}
+    return {"type": "header", "text": {"type": "plain_text", "text": fit(text, HEADER_TEXT) or " ", "emoji": True}}
 
 
 def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(text, CONTEXT_TEXT) or " "}]}
 
 
 def _divider() -> dict[str, Any]:
@@ -271,7 +272,7 @@ def alert_lines(entries: Sequence[Row], zone: str, limit: int = MAX_ALERTS) -> l
         if entry["round_number"]:
             where += f" round {entry['round_number']}"
         summary = _alert_summary(entry)
-        line = f"• {blocks.when(entry['at'], zone)} · {where} · *{entry['action']}*" + (f" — {summary[:300]}" if summary else "")
+        line = f"• {blocks.when(entry['at'], zone)} · {where} · *{entry['action']}*" + (f" — {reason(summary, 300)}" if summary else "")
         lines.append(line)
     return lines
 
@@ -288,8 +289,8 @@ def home_view(data: HomeData, *, zone: str, role: Role = Role.anyone, notice: st
         assert data.frozen is not None
         who = f" by <@{data.frozen['changed_by']}>" if data.frozen.get("changed_by") else ""
         since = f" since {blocks.when(data.frozen['changed_at'], zone)}" if data.frozen.get("changed_at") else ""
-        reason = f": {data.frozen['reason']}" if data.frozen.get("reason") else ""
-        out.append(_section(f":ice_cube: *All sends are frozen*{who}{since}{reason}. Nothing is sent until an admin "
+        why = f": {reason(data.frozen['reason'])}" if data.frozen.get("reason") else ""
+        out.append(_section(f":ice_cube: *All sends are frozen*{who}{since}{why}. Nothing is sent until an admin "
                             "runs `/campaign unfreeze`.", block_id="freeze"))
 
     # Pending approvals: what needs someone now.

@@ -84,6 +84,15 @@ async def build_plan(services: Services, connection: asyncpg.Connection, campaig
         connection, round_id=round_row["id"], key=f"round:{round_row['id']}:cleanup:{plan['id']}", channel=campaign["channel"],
         now=now, message=blocks.cleanup_plan(campaign, round_row, plan, labels),
     )
+    if len(plan["items"]) > blocks.CLEANUP_SAMPLE:
+        # The message shows a sample; the full list goes with it, in the thread, through the same outbox.
+        await outbox.upload_in_round_thread(
+            connection, round_id=round_row["id"], key=f"round:{round_row['id']}:cleanup:{plan['id']}:csv",
+            channel=campaign["channel"], filename=f"cleanup-plan-{plan['id']}-round-{round_row['number']}.csv",
+            title=f"{campaign['name']} round {round_row['number']}: cleanup plan #{plan['id']}, every contact",
+            content=rules.plan_csv(plan["items"]), now=now,
+            comment=f"Cleanup plan #{plan['id']}: all {len(plan['items']):,} contacts, with the action for each.",
+        )
     return plan
 
 

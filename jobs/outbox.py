@@ -6,9 +6,16 @@
 - Before each call the attempt is recorded. A message whose earlier attempt may have
   reached Slack (the process died mid-call) is first looked for in the channel by its
   idempotency key (carried in the first block's block_id), so it is never posted twice.
+- Uploads are found the same way: the file's name carries the key's digest, and a retry
+  looks for a shared file of that name before uploading again.
 - Paced to one message per second per channel (Slack's chat.postMessage tier); 429 waits
   for Retry-After; 5xx and network errors back off; Slack errors are never swallowed: a
   message that cannot be delivered is marked failed and an alert is posted.
+- ``not_in_channel`` is not a failure: nothing was posted, and the fix is an invite. The
+  message waits (never given up) with every later message of its channel behind it, is
+  tried again with backoff, and goes out at once when the bot is seen joining
+  (bot/membership.py). Order is kept: first waiting, first posted.
+- Text is cut to Slack's limits (bot/slack_text.py) rather than refused.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import asyncio
 import base64
 import hashlib
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import PurePosixPath
 from typing import Any
 
 import asyncpg
@@ -25,8 +33,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot.failpoints import failpoint
 from bot.logs import get_logger
-from bot.metrics import OUTBOX_PENDING, SLACK_DELIVERIES
+from bot.membership import release_waiting
+from bot.metrics import OUTBOX_PENDING, OUTBOX_WAITING_FOR_CHANNEL, SLACK_DELIVERIES
 from bot.services import Services
+from bot.slack_text import SECTION_TEXT, fit, fit_payload
 from handlers.home import refresh_recent_viewers
 from storage.queries import Q
 
@@ -35,9 +45,11 @@ log = get_logger(__name__)
 OUTBOX_LOCK_CLASS = 7241  # advisory-lock namespace of outbox rows
 HOME_REFRESH_SECONDS = 2.0  # views.publish is Tier 4; a burst of changes becomes one refresh
 MAX_ATTEMPTS = 8
+# The bot is not a member of the channel: an invite fixes it, so the message waits (never given up).
+WAIT_FOR_INVITE = "not_in_channel"
 # Slack errors that no retry can fix.
 PERMANENT_ERRORS = {
-    "channel_not_found", "not_in_channel", "is_archived", "msg_too_long", "no_text", "invalid_blocks",
+    "channel_not_found", "is_archived", "msg_too_long", "no_text", "invalid_blocks",
     "invalid_metadata_format", "invalid_metadata_schema", "message_not_found", "cant_update_message",
     "invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope", "thread_not_found",
     "restricted_action", "invalid_arguments",
@@ -48,6 +60,14 @@ def block_id_for(key: str) -> str:
     """A stable block_id naming the outbox message, so a retry can find an earlier delivery."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     return f"cbk-{digest}"
+
+
+def upload_filename(filename: str, key: str) -> str:
+    """The name an upload is shared under: its own name plus the key's digest, so a retry can
+    find an earlier upload of the same outbox row in the thread (`chart.png` ->
+    `chart-cbk-1a2b3c4d5e6f.png`)."""
+    path = PurePosixPath(filename)
+    return f"{path.stem}-{block_id_for(key)[:16]}{path.suffix}"
 
 
 def retry_delay(attempt: int) -> timedelta:
@@ -62,6 +82,7 @@ class OutboxSender:
         self._home_dirty = False
         self._home_refreshed = 0.0
         self._home_task: asyncio.Future[int] | None = None
+        self._waiting_channels: set[str] = set()
 
     async def deliver_due(self, limit: int = 50) -> int:
         """Deliver what is due now; return how many messages were handled. Lifecycle changes
@@ -78,6 +99,7 @@ class OutboxSender:
 
     async def _deliver_batch(self, limit: int) -> int:
         handled = 0
+        self._waiting_channels: set[str] = set()  # refused with not_in_channel in this batch
         async with self.services.pool.acquire() as connection:
             ids = [r["id"] for r in await connection.fetch(Q.outbox_candidates, self.services.clock.now(), limit)]
             for outbox_id in ids:
@@ -88,6 +110,7 @@ class OutboxSender:
                     finally:
                         await connection.execute(Q.outbox_unlock, OUTBOX_LOCK_CLASS, outbox_id)
             OUTBOX_PENDING.set(await connection.fetchval(Q.outbox_pending_count))
+            OUTBOX_WAITING_FOR_CHANNEL.set(await connection.fetchval(Q.outbox_waiting_count))
         return handled
 
     async def next_due(self) -> datetime | None:
@@ -98,10 +121,15 @@ class OutboxSender:
         row = await connection.fetchrow(Q.outbox_get, outbox_id)
         if row is None or row["state"] != "pending":
             return False  # delivered by another replica between listing and locking
+        if row["channel"] in self._waiting_channels:
+            return False  # an earlier message of this channel waits for an invite: this one waits behind it
         channel = await self._channel_id(row["channel"])
         payload = dict(row["payload"])
         if row["kind"] != "upload":
             payload["blocks"] = _with_key_block_id(payload.get("blocks") or [], row["idempotency_key"], payload.get("text", ""))
+            payload, cut = fit_payload(payload)
+            if cut:  # a builder let something too long through: shortened, not refused (and said here)
+                log.warning("slack message shortened to fit Slack's limits", key=row["idempotency_key"], cut=cut[:10])
         thread_ts = None
         if row["thread_key"]:
             parent = await connection.fetchrow(Q.outbox_key_ts, row["thread_key"])
@@ -121,11 +149,12 @@ class OutboxSender:
                 return False
             target_ts, channel = target["ts"], target["posted_channel"]
 
-        if row["kind"] == "post" and row["attempts"] > 0:
+        if row["kind"] in ("post", "upload") and row["attempts"] > 0:
             found = await self._find_earlier_delivery(channel, thread_ts, row)
             if found:
                 await connection.execute(Q.outbox_delivered, outbox_id, channel, found, self.services.clock.now())
                 log.info("outbox message was already delivered", key=row["idempotency_key"], ts=found)
+                await self._reached(connection, row, channel)
                 return True
 
         await self._pace(channel)
@@ -134,12 +163,15 @@ class OutboxSender:
             if row["kind"] == "upload":
                 response = await self.services.slack.files_upload_v2(
                     channel=channel, thread_ts=thread_ts, content=base64.b64decode(payload["content_b64"]),
-                    filename=payload["filename"], title=payload.get("title"), initial_comment=payload.get("text"),
+                    filename=upload_filename(payload["filename"], row["idempotency_key"]), title=payload.get("title"),
+                    initial_comment=fit(payload.get("text"), SECTION_TEXT) or None,
                 )
+                failpoint("after_slack_upload")  # test-only: Slack has the file, the outbox does not know yet
                 ts = "file:" + ",".join(f["id"] for f in response.get("files", []))
                 posted_channel = channel
                 await connection.execute(Q.outbox_delivered, outbox_id, posted_channel, ts, self.services.clock.now())
                 SLACK_DELIVERIES.labels("upload", "sent").inc()
+                await self._reached(connection, row, channel)
                 return True
             if row["kind"] == "update":
                 response = await self.services.slack.chat_update(channel=channel, ts=target_ts, **_update_args(payload))
@@ -151,7 +183,7 @@ class OutboxSender:
                 ts = response["ts"]
             posted_channel = response.get("channel", channel)
         except SlackApiError as exc:
-            await self._failed(connection, row, exc)
+            await self._failed(connection, row, exc, channel)
             return True
         except (asyncio.TimeoutError, OSError, Exception) as exc:  # noqa: BLE001 - network errors: retry later
             await self._retry(connection, row, f"{type(exc).__name__}: {exc}")
@@ -159,11 +191,36 @@ class OutboxSender:
         failpoint("after_slack_post")  # test-only: Slack has it, the outbox does not know yet
         await connection.execute(Q.outbox_delivered, outbox_id, posted_channel, ts, self.services.clock.now())
         SLACK_DELIVERIES.labels(row["kind"], "sent").inc()
+        await self._reached(connection, row, posted_channel)
         return True
 
-    async def _failed(self, connection: asyncpg.Connection, row: asyncpg.Record, exc: SlackApiError) -> None:
+    async def _reached(self, connection: asyncpg.Connection, row: asyncpg.Record, channel: str) -> None:
+        """Slack took a message in `channel`: the bot is a member there. If this one had waited for
+        an invite, the others of the channel are due now, in order."""
+        membership = self.services.membership
+        back = membership.set(True) if membership.concerns(channel) else False
+        if back or row["waiting_since"] is not None:
+            await release_waiting(self.services.pool, self.services.clock.now(), channel)
+
+    async def _wait_for_invite(self, connection: asyncpg.Connection, row: asyncpg.Record, channel: str) -> None:
+        now = self.services.clock.now()
+        # Slack posted nothing: the attempt is taken back, so neither the give-up count nor the
+        # duplicate check counts it.
+        await connection.execute(Q.outbox_wait_for_channel, row["id"], now, channel, row["attempts"],
+                                 row["attempt_started_at"], f"slack: {WAIT_FOR_INVITE} (waiting for an invite)")
+        SLACK_DELIVERIES.labels(row["kind"], "waiting").inc()
+        if self.services.membership.concerns(channel):
+            self.services.membership.set(False)
+        log.warning("slack message waits until the bot is invited to the channel", key=row["idempotency_key"],
+                    channel=channel, invite=self.services.membership.invite)
+
+    async def _failed(self, connection: asyncpg.Connection, row: asyncpg.Record, exc: SlackApiError, channel: str) -> None:
         error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
         status = exc.response.status_code if exc.response is not None else 0
+        if error == WAIT_FOR_INVITE:
+            self._waiting_channels.add(row["channel"])
+            await self._wait_for_invite(connection, row, channel)
+            return
         if error in PERMANENT_ERRORS:
             await self._give_up(connection, row, f"slack: {error}")
             return
@@ -198,10 +255,14 @@ class OutboxSender:
         )
 
     async def _find_earlier_delivery(self, channel: str, thread_ts: str | None, row: asyncpg.Record) -> str | None:
-        """Look for our block_id in messages posted since the earlier attempt started."""
+        """Look for our block_id (a post) or our file name (an upload) in messages posted since the
+        earlier attempt started; the answer is what the outbox records as delivered."""
         started: datetime | None = row["attempt_started_at"]
-        oldest = f"{(started - timedelta(seconds=5)).timestamp():.6f}" if started else "0"
+        # Slack stamps messages with real time; the bot's clock may run ahead of it (the test clock).
+        skew = self.services.clock.now() - datetime.now(UTC)
+        oldest = f"{(started - skew - timedelta(seconds=5)).timestamp():.6f}" if started else "0"
         wanted = block_id_for(row["idempotency_key"])
+        filename = upload_filename(row["payload"]["filename"], row["idempotency_key"]) if row["kind"] == "upload" else None
         try:
             if thread_ts:
                 response = await self.services.slack.conversations_replies(channel=channel, ts=thread_ts, oldest=oldest, limit=200)
@@ -211,7 +272,11 @@ class OutboxSender:
             log.warning("could not check for an earlier delivery", key=row["idempotency_key"], error=str(exc))
             return None
         for message in response.get("messages", []):
-            if any(b.get("block_id") == wanted for b in message.get("blocks") or []):
+            if filename is not None:
+                files = [f for f in message.get("files") or [] if f.get("name") == filename]
+                if files:
+                    return "file:" + ",".join(f["id"] for f in files)
+            elif any(b.get("block_id") == wanted for b in message.get("blocks") or []):
                 return message["ts"]
         return None
 
@@ -246,7 +311,7 @@ async def resolve_channel(services: Services, channel: str) -> str:
 
 
 def _with_key_block_id(blocks: list[dict[str, Any]], key: str, text: str) -> list[dict[str, Any]]:
-    blocks = [dict(b) for b in blocks] or [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000] or " "}}]
+    blocks = [dict(b) for b in blocks] or [{"type": "section", "text": {"type": "mrkdwn", "text": fit(text, SECTION_TEXT) or " "}}]
     blocks[0]["block_id"] = block_id_for(key)
     return blocks
 

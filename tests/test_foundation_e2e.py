@@ -62,7 +62,9 @@ async def test_readyz_is_503_until_socket_connects(bot_factory, slack):
     async with aiohttp.ClientSession() as session:
         async with session.get(f"http://127.0.0.1:{bot.port}/readyz") as response:
             assert response.status == 200
-            assert await response.json() == {"ready": True, "database": True, "socket": True, "scheduler": True}
+            assert await response.json() == {"ready": True, "database": True, "socket": True, "scheduler": True,
+                                             "channel": {"configured": "#_traction", "id": "C0TRACTION", "member": True,
+                                                         "waiting_messages": 0}}
         # The connection drops and Slack refuses new ones for a while: readiness says so.
         slack.fail_next("apps.connections.open", status=503, times=1000)
         await slack.drop_connections()

@@ -1,12 +1,12 @@
-"""The Slack stand-in driven by the real slack-bolt AsyncApp, Socket Mode handler and slack-sdk clients."""
+"""The Slack stand-in driven by the real slack-bolt AsyncApp, Socket Mode handler and slack-sdk clients.
+
+Slack's error answers, limits, membership and rate limits are in tests/contract/test_slack_contract.py."""
 
 import json
 
 import pytest
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from standins.slack import SlackStandin
@@ -158,70 +158,10 @@ async def test_app_home_button_opens_modal_and_submission_is_acked(standin, bot,
     assert bot[-1]["state"]["values"] == {"b": {"a": {"value": "yes"}}}
 
 
-async def test_rate_limit_is_honoured_by_sdk_retry_handler(standin):
-    client = AsyncWebClient(
-        token=standin.bot_token,
-        base_url=standin.api_url,
-        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
-    )
-    standin.fail_next("chat.postMessage", status=429, retry_after=1)
-    response = await client.chat_postMessage(channel=CHANNEL, text="after the limit")
-    assert response["ok"]
-    assert [m for m, _ in standin.calls].count("chat.postMessage") == 2
-    assert [m.text for m in standin.messages] == ["after the limit"]
-
-
-async def test_api_errors_look_like_slack(standin, client):
-    async def error_of(call) -> tuple[int, str]:
-        with pytest.raises(SlackApiError) as raised:
-            await call
-        return raised.value.response.status_code, raised.value.response["error"]
-
-    assert await error_of(client.chat_postMessage(channel="#nowhere", text="x")) == (200, "channel_not_found")
-    with pytest.warns(UserWarning, match="text"):  # slack-sdk warns too; Slack itself refuses the message
-        assert await error_of(client.chat_postMessage(channel=CHANNEL)) == (200, "no_text")
-    assert await error_of(client.chat_postMessage(channel=CHANNEL, text="x", thread_ts="1.000001")) == (
-        200,
-        "thread_not_found",
-    )
-    assert await error_of(client.chat_update(channel=CHANNEL, ts="1.000001", text="x")) == (200, "message_not_found")
-    too_many = [{"type": "divider"}] * 51
-    assert await error_of(client.chat_postMessage(channel=CHANNEL, text="x", blocks=too_many)) == (
-        200,
-        "invalid_blocks",
-    )
-    assert await error_of(client.api_call("nope.never")) == (200, "unknown_method")
-    wrong = AsyncWebClient(token="xoxb-wrong", base_url=standin.api_url)
-    assert await error_of(wrong.auth_test()) == (200, "invalid_auth")
-    assert await error_of(AsyncWebClient(base_url=standin.api_url).auth_test()) == (200, "not_authed")
-    assert await error_of(client.views_open(trigger_id="made-up", view={"type": "modal"})) == (
-        200,
-        "invalid_trigger_id",
-    )
-
-    standin.fail_next("auth.test", error="account_inactive")
-    standin.fail_next("auth.test", status=503)
-    assert await error_of(client.auth_test()) == (200, "account_inactive")
-    assert await error_of(client.auth_test()) == (503, "internal_error")
-    assert (await client.auth_test())["user_id"] == "U0BOT"
-
-
 async def test_form_encoded_bodies_are_decoded(standin, client):
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}]
     await client.api_call("chat.postMessage", data={"channel": "_traction", "blocks": json.dumps(blocks)})
     assert standin.messages[0].blocks == blocks and standin.messages[0].channel == CHANNEL
-
-
-async def test_files_upload_v2_lands_on_the_thread(standin, client):
-    parent = await client.chat_postMessage(channel=CHANNEL, text="Round 1 report")
-    result = await client.files_upload_v2(
-        content=b"png bytes", filename="chart.png", channel=CHANNEL, thread_ts=parent["ts"]
-    )
-    [upload] = standin.uploads
-    assert result["file"]["id"] == upload["file_id"]
-    assert (upload["filename"], upload["bytes"], upload["length"]) == ("chart.png", b"png bytes", 9)
-    assert (upload["channel_id"], upload["thread_ts"]) == (CHANNEL, parent["ts"])
-    assert standin.message_by_ts(CHANNEL, parent["ts"]).files == [upload]
 
 
 async def test_disconnect_makes_the_client_reconnect(standin, bot):
