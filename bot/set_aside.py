@@ -20,7 +20,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -145,3 +145,24 @@ async def record(connection: asyncpg.Connection, set_aside: list[SetAside], rece
 async def summary(connection: asyncpg.Connection, since: datetime) -> asyncpg.Record:
     """events, receipts, latest: what was set aside since `since` (for `campaign-bot check`)."""
     return await connection.fetchrow(Q.event_rejects_summary, since)
+
+
+CHECK_WINDOW = timedelta(days=7)
+RUNBOOK_SECTION = 'docs/RUNBOOK.md "A webhook event was set aside"'
+
+
+async def check_line(connection: asyncpg.Connection, now: datetime) -> tuple[bool, str]:
+    """(nothing set aside, line) for `campaign-bot check`: the last 7 days' set-aside events.
+
+    A set-aside event is not a broken deployment, so the caller shows it as a warning, not a
+    failure; an unmigrated database (no table yet) has nothing set aside.
+    """
+    try:
+        row = await summary(connection, now - CHECK_WINDOW)
+    except asyncpg.UndefinedTableError:
+        return True, "mailjet webhook: no event set aside (the database is not migrated yet)"
+    if not row["events"]:
+        return True, "mailjet webhook: no event set aside in the last 7 days"
+    latest = row["latest"].astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return False, (f"mailjet webhook: {row['events']} malformed event(s) set aside in the last 7 days "
+                   f"(received {row['receipts']} time(s), latest {latest}); see {RUNBOOK_SECTION}")
