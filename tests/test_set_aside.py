@@ -99,3 +99,26 @@ def test_only_a_body_that_is_not_a_json_array_is_refused(body, fragment):
 def test_an_empty_array_is_an_empty_batch():
     batch = parse_batch(b"[]")
     assert (batch.events, batch.set_aside, batch.received) == ([], [], 0)
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # A UTF-8 body whose bytes encode a surrogate (json.loads decodes with surrogatepass).
+        (b'[{"event":"open","time":1,"MessageID":1,"email":"a\xed\xa0\x80b"}]', "value:lone_surrogate"),
+        # A UTF-16 body (json.loads detects it): its escapes are not the bytes `\u`.
+        ('[{"event":"open","time":1,"MessageID":1,"email":"a\\u0000b"}]'.encode("utf-16"), "value:nul_character"),
+        ('[{"event":"open","time":1,"MessageID":1,"email":"a\\ud800b"}]'.encode("utf-32-le"), "value:lone_surrogate"),
+        (b'\xef\xbb\xbf[{"event":"open","time":1,"MessageID":1,"email":"a\\u0000b"}]', "value:nul_character"),
+    ],
+)
+def test_the_fast_path_never_skips_a_body_that_can_hold_an_unstorable_value(body, kind):
+    batch = parse_batch(body)
+    assert batch.events == [] and [item.kinds for item in batch.set_aside] == [(kind,)]
+
+
+def test_a_plain_ascii_or_utf8_body_needs_no_scan_and_is_stored_as_is():
+    body = json.dumps([{**OPEN, "agent": "zoë 😀"}], ensure_ascii=False).encode()
+    assert b"\\u" not in body
+    batch = parse_batch(body)
+    assert batch.set_aside == [] and json.loads(batch.events[0].raw)["agent"] == "zoë 😀"
