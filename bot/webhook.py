@@ -310,8 +310,9 @@ async def ingest(pool_or_connection: asyncpg.Pool | asyncpg.Connection, batch: B
 
     Duplicates within the batch keep the first; events stored before are skipped by the
     unique index. parse_batch sets aside every value it knows Postgres refuses; should the
-    database still refuse an event, the batch is halved inside the transaction (savepoints)
-    until that event alone is left, and it is set aside with the database's reason.
+    database still refuse an event, that transaction is rolled back and a second one halves
+    the batch (savepoints) until the refused event is alone, and sets it aside with the
+    database's reason.
     """
     received_at = received_at or datetime.now(UTC)
     if isinstance(pool_or_connection, asyncpg.Pool):
@@ -321,42 +322,55 @@ async def ingest(pool_or_connection: asyncpg.Pool | asyncpg.Connection, batch: B
 
 
 async def _ingest(connection: asyncpg.Connection, batch: Batch, received_at: datetime) -> Outcome:
-    rows: dict[DedupeKey, tuple[Accepted, tuple[Any, ...]]] = {}
+    unique: dict[DedupeKey, tuple[Accepted, tuple[Any, ...]]] = {}
     for item in batch.events:
         key = dedupe_key(item.event)
-        if key not in rows:
-            rows[key] = (item, _row(item.event, item.raw))
+        if key not in unique:
+            unique[key] = (item, _row(item.event, item.raw))
+    rows = list(unique.values())
+    try:
+        # The common case: the whole batch in one COPY + INSERT, no savepoint.
+        async with connection.transaction():
+            stored = await _copy_insert(connection, rows, received_at) if rows else 0
+            await record_set_aside(connection, batch.set_aside, received_at)
+        return Outcome(stored, len(batch.events) - stored, batch.set_aside)
+    except _UNSTORABLE:
+        pass        # rolled back whole; find which events the database refuses
     async with connection.transaction():
-        stored, refused = 0, []
-        if rows:
-            await connection.execute(Q.mailjet_events_staging)
-            stored, refused = await _insert(connection, list(rows.values()), received_at, clear=False)
+        await connection.execute(Q.mailjet_events_staging)    # created in the rolled-back transaction
+        stored, refused = await _insert_halves(connection, rows, received_at)
         set_aside = sorted([*batch.set_aside, *refused], key=lambda item: item.position)
         await record_set_aside(connection, set_aside, received_at)
     return Outcome(stored, len(batch.events) - stored - len(refused), set_aside)
 
 
-async def _insert(connection: asyncpg.Connection, rows: list[tuple[Accepted, tuple[Any, ...]]],
-                  received_at: datetime, *, clear: bool) -> tuple[int, list[SetAside]]:
-    """(stored, refused): COPY + INSERT in a savepoint; on a value the database refuses, each
-    half on its own. `clear` empties the staging table after a success (more attempts follow
-    in this transaction; it empties itself only at commit)."""
+async def _copy_insert(connection: asyncpg.Connection, rows: list[tuple[Accepted, tuple[Any, ...]]],
+                       received_at: datetime) -> int:
+    await connection.execute(Q.mailjet_events_staging)
+    await connection.copy_records_to_table("mailjet_events_incoming", records=[row for _, row in rows],
+                                           columns=_STAGING_COLUMNS)
+    status = await connection.execute(Q.mailjet_events_insert_staged, received_at)
+    return int(status.rsplit(" ", 1)[-1])          # "INSERT 0 <n>"
+
+
+async def _insert_halves(connection: asyncpg.Connection, rows: list[tuple[Accepted, tuple[Any, ...]]],
+                         received_at: datetime) -> tuple[int, list[SetAside]]:
+    """(stored, refused): each half in a savepoint, halved again where the database refuses a
+    value, down to the refused event alone. The staging table is emptied after each success
+    (it empties itself only at commit, and more attempts follow in this transaction)."""
     try:
         async with connection.transaction():
-            await connection.copy_records_to_table("mailjet_events_incoming", records=[row for _, row in rows],
-                                                   columns=_STAGING_COLUMNS)
-            status = await connection.execute(Q.mailjet_events_insert_staged, received_at)
-            if clear:
-                await connection.execute(Q.mailjet_events_staging_clear)
-        return int(status.rsplit(" ", 1)[-1]), []          # "INSERT 0 <n>"
+            stored = await _copy_insert(connection, rows, received_at)
+            await connection.execute(Q.mailjet_events_staging_clear)
+        return stored, []
     except _UNSTORABLE as exc:
         if len(rows) == 1:
             item = rows[0][0]
             reason = f"the database refused it ({type(exc).__name__}: {str(exc)[:_MAX_DB_MESSAGE]})"
             return 0, [SetAside(item.position, reason, (f"database:{type(exc).__name__}",), json.loads(item.raw))]
         middle = len(rows) // 2
-        first = await _insert(connection, rows[:middle], received_at, clear=True)
-        second = await _insert(connection, rows[middle:], received_at, clear=True)
+        first = await _insert_halves(connection, rows[:middle], received_at)
+        second = await _insert_halves(connection, rows[middle:], received_at)
         return first[0] + second[0], first[1] + second[1]
 
 
