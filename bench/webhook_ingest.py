@@ -13,6 +13,9 @@ What is measured, in one invocation against one fresh database:
   event is a duplicate and nothing is written.
 * **endpoint, 4 in flight**: N other distinct events, four requests at a time (the pool has
   4 connections for the app).
+* **endpoint, one malformed event per batch**: the first run's events again (table emptied),
+  each body with one more event whose `time` is text: the batch is validated a second time
+  without it and the event is set aside in mailjet_event_rejects (PRODUCT.md section 10).
 * **baseline**: the same rows as the first run (already converted, no HTTP, no JSON, no
   validation, no dedupe) written with one plain `COPY mailjet_events FROM STDIN` per batch of
   B rows (asyncpg copy_records_to_table, autocommit) into the same table with the same
@@ -109,6 +112,11 @@ COPY_COLUMNS = ["event", "message_id", "event_time", "url", "email", "campaign_i
                 "blocked", "error", "error_related_to", "received_at", "raw"]
 
 
+def _malformed(number: int) -> dict[str, Any]:
+    """An event Mailjet could never send: `time` is text. Distinct per batch."""
+    return {"event": "open", "time": f"not a time {number}", "MessageID": number, "email": "bad@example.com"}
+
+
 def batches(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
@@ -168,11 +176,14 @@ async def _bench(args: argparse.Namespace, dsn: str) -> int:
     concurrent_events = make_events(args.events, first_message_id=29_421_777_835_000_000, seed=2)
     bodies = [json.dumps(b).encode() for b in batches(events, args.batch)]
     concurrent_bodies = [json.dumps(b).encode() for b in batches(concurrent_events, args.batch)]
+    malformed_bodies = [json.dumps([*b[:len(b) // 2], _malformed(i), *b[len(b) // 2:]]).encode()
+                        for i, b in enumerate(batches(events, args.batch))]
     rows = batches(copy_rows(events, datetime.now(UTC)), args.batch)
     warmup = [json.dumps(b).encode() for b in batches(make_events(5 * args.batch, first_message_id=1, seed=3),
                                                        args.batch)]
     n = len(events)
-    results: dict[str, list[dict[str, float]]] = {"endpoint": [], "replay": [], "concurrent": [], "copy": []}
+    results: dict[str, list[dict[str, float]]] = {"endpoint": [], "replay": [], "concurrent": [], "malformed": [],
+                                                  "copy": []}
     failures: list[str] = []
 
     async def empty() -> None:
@@ -204,6 +215,15 @@ async def _bench(args: argparse.Namespace, dsn: str) -> int:
                 results["concurrent"].append(_rate(n, seconds, latencies))
 
                 await empty()
+                await plain.execute("TRUNCATE mailjet_event_rejects")
+                seconds, latencies, stored, duplicates = await _post_all(session, url, malformed_bodies, headers, 1)
+                set_aside = await plain.fetchval("SELECT count(*) FROM mailjet_event_rejects")
+                if (stored, duplicates, set_aside) != (n, 0, len(malformed_bodies)):
+                    failures.append(f"the malformed-event run stored {stored} and set aside {set_aside}, "
+                                    f"expected {n} and {len(malformed_bodies)}")
+                results["malformed"].append(_rate(n, seconds, latencies))
+
+                await empty()
                 latencies = []
                 started = time.perf_counter()
                 for batch in rows:
@@ -226,6 +246,7 @@ async def _bench(args: argparse.Namespace, dsn: str) -> int:
     labels = {"endpoint": "POST /mailjet/events, new events, 1 in flight",
               "replay": "POST /mailjet/events, replay (all duplicates), 1 in flight",
               "concurrent": "POST /mailjet/events, new events, 4 in flight",
+              "malformed": "POST /mailjet/events, new events + 1 malformed per batch, 1 in flight",
               "copy": "baseline: plain COPY into mailjet_events, 1 batch at a time"}
     table = [[labels[name], f"{m['rate']:,.0f}", f"{m['p50_ms']:.1f}", f"{m['p95_ms']:.1f}",
               " / ".join(f"{r['rate']:,.0f}" for r in results[name])] for name, m in median.items()]
@@ -235,10 +256,12 @@ async def _bench(args: argparse.Namespace, dsn: str) -> int:
           f"median of {args.rounds} rounds")
     parse_ms = _parse_cost(bodies[0])
     print(f"of a new-events batch's {median['endpoint']['p50_ms']:.1f} ms (p50), bot.webhook.parse_batch "
-          f"(JSON parse, pydantic validation, raw re-encoding) takes {parse_ms:.1f} ms")
+          f"(JSON parse, pydantic validation, raw re-encoding) takes {parse_ms:.1f} ms; "
+          f"{_parse_cost(malformed_bodies[0]):.1f} ms with one malformed event in the batch")
     ratio = median["endpoint"]["rate"] / median["copy"]["rate"]
     print(f"endpoint / plain COPY: {ratio:.2f} (the endpoint ingests at {100 * ratio:.0f} % of the COPY rate; "
           f"4 in flight: {median['concurrent']['rate'] / median['copy']['rate']:.2f}; "
+          f"1 malformed per batch: {median['malformed']['rate'] / median['copy']['rate']:.2f}; "
           f"replay: {median['replay']['rate'] / median['copy']['rate']:.2f})")
     if failures:
         for failure in failures:
@@ -287,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import structlog
 
-    # One info line per request would drown the table; warnings (rejections) still show.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    # One line per request would drown the table (the malformed-event run logs a warning per
+    # batch by design); errors still show.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     started = time.perf_counter()
     with postgres_server() as server_dsn:
         try:

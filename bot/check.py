@@ -2,8 +2,9 @@
 
 Prints one line per check (configuration, database, Slack auth.test, the bot's membership of
 CAMPAIGN_CHANNEL, Mailjet credentials) and exits 0 only when every check passed. A bot that is
-not a member of the channel fails the check: it could post nothing there until invited.
-Secrets are never printed.
+not a member of the channel fails the check: it could post nothing there until invited. A line
+marked `!` is a warning that does not fail the check (webhook events set aside in the last 7
+days). Secrets are never printed.
 """
 
 from __future__ import annotations
@@ -31,18 +32,28 @@ async def run_check(settings: Settings) -> int:
     if not problems:
         report(True, f"configuration: complete (send mode {settings.SEND_MODE}, channel {settings.CAMPAIGN_CHANNEL})")
 
+    from bot.clock import clock_from_settings
     from bot.runtime import mailjet_client, open_database, slack_client
+    from bot.set_aside import check_line as set_aside_line
     from storage.database import connect
+
+    webhook_line: tuple[bool, str] | None = None
 
     async with AsyncExitStack() as stack:
         try:
             dsn = await open_database(settings, stack)
             connection = await asyncio.wait_for(connect(dsn), 10)
             version = await connection.fetchval("SHOW server_version")
+            try:
+                webhook_line = await set_aside_line(connection, clock_from_settings(settings.CAMPAIGN_BOT_TEST_CLOCK_FILE).now())
+            except Exception as exc:  # noqa: BLE001 - a warning, not a database failure
+                webhook_line = (False, f"mailjet webhook: set-aside events not readable ({type(exc).__name__})")
             await connection.close()
             report(True, f"database: reachable (PostgreSQL {version}{'' if settings.database_url else ', embedded'})")
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             report(False, f"database: not reachable ({type(exc).__name__}: {exc})")
+    if webhook_line is not None and (settings.webhook_enabled or not webhook_line[0]):
+        print(f"{'✓' if webhook_line[0] else '!'} {webhook_line[1]}")
 
     if settings.SLACK_BOT_TOKEN is not None:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from typing import Literal
-from urllib.parse import urlparse
+from urllib.parse import ParseResult, urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -26,6 +26,27 @@ DESCRIPTIONS = {
 }
 
 UserIds = Annotated[frozenset[str], NoDecode]
+
+# The hosts mailjet-rest 1.9's SecurityGuard.validate_config_url accepts, besides *.mailjet.com.
+MAILJET_HOSTS = frozenset({"mailjet.com", "api.mailjet.com", "localhost", "127.0.0.1", "::1"})
+
+
+def _base_url(value: str) -> ParseResult:
+    """An http(s) base URL of an API: a host, a valid port, no credentials, query or fragment."""
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError("must be an http(s) URL with a host, for example https://api.example.com/")
+    try:
+        parsed.port  # noqa: B018 - raises ValueError on a malformed or out-of-range port
+    except ValueError as exc:
+        raise ValueError("has a malformed port") from exc
+    if parsed.username is not None or parsed.password is not None:
+        raise ValueError("must not hold a user or password (the tokens and keys have their own variables)")
+    if parsed.query or parsed.fragment or value.rstrip().endswith(("?", "#")):
+        raise ValueError("must be a base URL without a query (?…) or fragment (#…)")
+    if value != value.strip() or any(c.isspace() for c in value):
+        raise ValueError("must not contain spaces")
+    return parsed
 
 
 class Settings(BaseSettings):
@@ -119,12 +140,28 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an IANA time zone (for example Europe/London)") from exc
         return value
 
-    @field_validator("SLACK_API_URL", "MAILJET_API_URL")
+    @field_validator("SLACK_API_URL")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError("must be an http(s) URL")
+    def _slack_api_url(cls, value: str) -> str:
+        _base_url(value)
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("MAILJET_API_URL")
+    @classmethod
+    def _mailjet_api_url(cls, value: str) -> str:
+        parsed = _base_url(value)
+        # mailjet-rest's Config runs SecurityGuard.validate_config_url (mailjet_rest/utils/
+        # guardrails.py) and raises ValueError for any other host; better one line here than a
+        # traceback when the client is built.
+        host = parsed.hostname or ""
+        if host not in MAILJET_HOSTS and not host.endswith(".mailjet.com"):
+            raise ValueError(
+                f"must name a Mailjet host (mailjet.com, api.mailjet.com or another *.mailjet.com) or a loopback "
+                f"address (localhost, 127.0.0.1, [::1]), as the mailjet-rest client allows; {host!r} is neither"
+            )
+        if parsed.path not in ("", "/"):
+            raise ValueError(f"must be the API's base URL without a path (the client adds /v3/REST/…), "
+                             f"for example https://api.mailjet.com/; {parsed.path!r} is a path")
         return value if value.endswith("/") else value + "/"
 
     # --- derived views -------------------------------------------------------------------

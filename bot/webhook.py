@@ -2,17 +2,21 @@
 
 Mailjet posts Version 2 ("grouped") batches: a JSON array holding every event of the last
 second, of mixed types. It signs nothing and sends no event id; it retries any non-200
-every 30 s for 24 h. So this endpoint:
+every 30 s for 24 h and then drops the whole batch. So this endpoint:
 
 * answers 404 while MAILJET_WEBHOOK_USER / MAILJET_WEBHOOK_PASSWORD are both empty (off);
 * checks basic auth in constant time (401 with a `WWW-Authenticate` challenge otherwise);
 * refuses bodies over 10 MB (413), by Content-Length first and by counting what it reads;
-* rejects invalid JSON, a single object (Version 1 "ungrouped" setting) and any batch with
-  an invalid event (400): nothing of such a request is stored, so Mailjet's retry of a batch
-  we could not take in whole never leaves a half-stored copy behind;
-* stores the batch in one transaction (COPY into a staging table, then one INSERT … SELECT
+* refuses a body that is not JSON, a single object (the Version 1 "ungrouped" setting) or
+  any other JSON that is not an array (400): nothing of such a request is stored;
+* takes an array whole otherwise (200): its valid events are stored, each invalid one (a
+  missing or mistyped field, an unknown type, a value Postgres cannot hold) is set aside
+  with its reason in `mailjet_event_rejects` (bot/set_aside.py), counted in the metric and
+  named in one log line per batch, and never read by reports;
+* stores a batch in one transaction (COPY into a staging table, then one INSERT … SELECT
   … ON CONFLICT DO NOTHING), deduplicated on (event, MessageID, time, url) within the
-  request and against everything stored before, and answers 200 {"stored", "duplicates"}.
+  request and against everything stored before, and answers 200 {"stored", "duplicates"},
+  plus {"set_aside", "invalid"} when some events were set aside.
 
 Events of campaigns the product did not send are stored too; reports ignore them.
 Logs carry counts only: never the credentials, never the body (it holds addresses).
@@ -24,8 +28,10 @@ import base64
 import binascii
 import hmac
 import json
+import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -37,6 +43,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter,
 from bot.logs import get_logger
 from bot.metrics import REGISTRY
 from bot.services import Services
+from bot.set_aside import NON_FINITE, SetAside, kind_counts, unstorable, validation_reason
+from bot.set_aside import record as record_set_aside
 from storage.queries import Q
 
 log = get_logger(__name__)
@@ -45,7 +53,8 @@ PATH = "/mailjet/events"
 MAX_BODY_BYTES = 10 * 1024 * 1024          # "a body over 10 MB → 413"
 REALM = "mailjet-events"
 _READ_CHUNK = 256 * 1024
-_MAX_REPORTED_ERRORS = 20
+_MAX_REPORTED_ERRORS = 20                  # set-aside events named in an answer
+_MAX_DB_MESSAGE = 300
 _BIGINT_MAX = 2**63 - 1
 _UNIX_MAX = 253_402_300_799                # 9999-12-31T23:59:59Z, the last instant datetime can hold
 
@@ -59,7 +68,8 @@ WEBHOOK_REQUESTS = Counter(
     ["status"], registry=REGISTRY,
 )
 WEBHOOK_EVENTS = Counter(
-    "campaign_bot_mailjet_webhook_events_total", "Mailjet events received, by outcome (stored, duplicate)",
+    "campaign_bot_mailjet_webhook_events_total",
+    "Mailjet events received, by outcome (stored, duplicate, set_aside)",
     ["outcome"], registry=REGISTRY,
 )
 
@@ -154,38 +164,102 @@ def dedupe_key(event: _Event) -> DedupeKey:
     return (event.event, event.MessageID, event.time, event.url if isinstance(event, ClickEvent) else "")  # type: ignore[attr-defined]
 
 
-def parse_batch(body: bytes) -> list[tuple[_Event, str]]:
-    """Validate a request body; each event with its raw JSON text. Raises BatchRejected."""
+@dataclass(slots=True)                # one per event: a frozen dataclass costs twice as much to build
+class Accepted:
+    """A valid event: the model, its raw JSON text (for the `raw` jsonb column), where it was."""
+
+    event: _Event
+    raw: str
+    position: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A request body read as a Version 2 batch: what can be stored and what is set aside."""
+
+    events: list[Accepted]
+    set_aside: list[SetAside]
+    received: int
+
+
+def parse_batch(body: bytes) -> Batch:
+    """Read a request body. Raises BatchRejected (a 400) only when the body is not a JSON
+    array; each array element that is not a valid, storable event is set aside."""
     try:
         data = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
-        raise BatchRejected("the body is not valid JSON") from None
+        raise BatchRejected("the body is not valid JSON; nothing of this request was stored") from None
     if isinstance(data, dict):
         raise BatchRejected(f"a single event object was posted; {VERSION_2_HINT}")
     if not isinstance(data, list):
         raise BatchRejected(VERSION_2_HINT)
+    set_aside: list[SetAside] = []
     try:
-        events = _BATCH.validate_python(data)
+        events = _BATCH.validate_python(data)          # the whole array at once: the fast path
+        positions: Sequence[int] = range(len(data))
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False, include_context=False)
-        raise BatchRejected(
-            f"{len({e['loc'][0] for e in errors if e['loc']})} of {len(data)} events are invalid; "
-            "nothing of this request was stored",
-            invalid=[_describe(e) for e in errors[:_MAX_REPORTED_ERRORS]],
-            received=len(data),
-        ) from None
-    # json.dumps re-escapes non-ASCII, so the text is safe for Postgres' jsonb input as is.
-    return [(event, json.dumps(raw, separators=(",", ":"))) for event, raw in zip(events, data, strict=True)]
+        problems: dict[int, list[dict[str, Any]]] = {}
+        for error in exc.errors(include_url=False, include_input=False, include_context=False):
+            described = _describe(error)
+            problems.setdefault(described.pop("index") or 0, []).append(described)
+        for position, errors in sorted(problems.items()):
+            reason, kinds = validation_reason(errors)
+            set_aside.append(SetAside(position, reason, kinds, data[position]))
+        positions = [i for i in range(len(data)) if i not in problems]
+        events = _BATCH.validate_python([data[i] for i in positions])   # items validate independently
+    # The raw text of each event for the `raw` jsonb column. The encoder escapes every
+    # non-ASCII character, so the text is safe for Postgres as is, unless it holds a NUL or a
+    # lone surrogate (both `\\u` escapes) or a number too large for a float (1e400 became
+    # infinity, which the encoder refuses).
+    encode = _RAW_ENCODER.encode
+    try:
+        texts: list[str | None] = [encode(data[i]) for i in positions]
+    except ValueError:
+        texts = [_encode_finite(data[i]) for i in positions]
+    scan = _may_hold_unstorable(body)
+    if not scan and not set_aside and None not in texts:
+        return Batch(list(map(Accepted, events, texts, positions)), [], len(data))   # the common batch
+    accepted = []
+    for position, event, text in zip(positions, events, texts, strict=True):
+        if text is None:
+            set_aside.append(SetAside(position, NON_FINITE, ("value:non_finite",), data[position]))
+            continue
+        if scan and "\\u" in text:
+            problem = unstorable(data[position])
+            if problem is not None:
+                set_aside.append(SetAside(position, problem[0], (problem[1],), data[position]))
+                continue
+        accepted.append(Accepted(event, text, position))
+    set_aside.sort(key=lambda item: item.position)
+    return Batch(accepted, set_aside, len(data))
+
+
+_RAW_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)   # built once: json.dumps builds one per call
+
+
+def _encode_finite(value: Any) -> str | None:
+    try:
+        return _RAW_ENCODER.encode(value)
+    except ValueError:
+        return None
+
+
+_RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")   # UTF-8 bytes json.loads reads as a surrogate
+
+
+def _may_hold_unstorable(body: bytes) -> bool:
+    """False when no string of the body can hold a NUL or a lone surrogate, so the events need
+    no scan: a UTF-8 body without a `\\u` escape and without surrogate bytes (json.loads
+    decodes with surrogatepass; a raw control character is not valid JSON)."""
+    return b"\\u" in body or _RAW_SURROGATE.search(body) is not None or json.detect_encoding(body) != "utf-8"
 
 
 class BatchRejected(Exception):
-    """A 400: why, and (for invalid events) which ones, without echoing their values."""
+    """A 400: the body is not a JSON array of events; says why without echoing it."""
 
-    def __init__(self, message: str, *, invalid: list[dict[str, Any]] | None = None, received: int | None = None):
+    def __init__(self, message: str):
         super().__init__(message)
         self.message = message
-        self.invalid = invalid or []
-        self.received = received
 
 
 def _reject_constant(name: str) -> Any:
@@ -197,7 +271,8 @@ def _describe(error: Any) -> dict[str, Any]:
     index = loc.pop(0) if loc and isinstance(loc[0], int) else None
     if loc and loc[0] in ("sent", "open", "click", "bounce", "blocked", "spam", "unsub"):
         loc.pop(0)  # the discriminator's branch, not a field
-    return {"index": index, "field": ".".join(str(p) for p in loc) or None, "error": error["msg"]}
+    return {"index": index, "field": ".".join(str(p) for p in loc) or None, "error": error["msg"],
+            "type": error["type"]}
 
 
 # ---------------------------------------------------------------- storage
@@ -218,40 +293,85 @@ def _row(event: _Event, raw: str) -> tuple[Any, ...]:
     )
 
 
-async def store_events(
-    pool_or_connection: asyncpg.Pool | asyncpg.Connection,
-    events: Iterable[_Event | tuple[_Event, str]],
-    *,
-    received_at: datetime | None = None,
-) -> int:
-    """Store a batch in one transaction; return how many rows were new.
+@dataclass(frozen=True)
+class Outcome:
+    stored: int
+    duplicates: int
+    set_aside: list[SetAside]
 
-    `events` are validated events, each optionally with its raw JSON text (else the model's
-    dump, unknown fields included, stands for it). Duplicates within the batch keep the first;
-    events stored before are skipped by the unique index. A value Postgres cannot hold (a NUL
-    character, a lone surrogate) raises asyncpg.DataError and nothing is stored.
+
+# What Postgres (or asyncpg encoding a value for it) raises for a value it cannot hold.
+_UNSTORABLE = (asyncpg.DataError, asyncpg.ProgramLimitExceededError, UnicodeError)
+
+
+async def ingest(pool_or_connection: asyncpg.Pool | asyncpg.Connection, batch: Batch, *,
+                 received_at: datetime | None = None) -> Outcome:
+    """Store a batch's valid events and keep its set-aside ones, in one transaction.
+
+    Duplicates within the batch keep the first; events stored before are skipped by the
+    unique index. parse_batch sets aside every value it knows Postgres refuses; should the
+    database still refuse an event, that transaction is rolled back and a second one halves
+    the batch (savepoints) until the refused event is alone, and sets it aside with the
+    database's reason.
     """
-    rows: dict[DedupeKey, tuple[Any, ...]] = {}
-    for item in events:
-        event, raw = item if isinstance(item, tuple) else (item, item.model_dump_json())
-        key = dedupe_key(event)
-        if key not in rows:
-            rows[key] = _row(event, raw)
-    if not rows:
-        return 0
     received_at = received_at or datetime.now(UTC)
     if isinstance(pool_or_connection, asyncpg.Pool):
         async with pool_or_connection.acquire() as connection:
-            return await _store(connection, list(rows.values()), received_at)
-    return await _store(pool_or_connection, list(rows.values()), received_at)
+            return await _ingest(connection, batch, received_at)
+    return await _ingest(pool_or_connection, batch, received_at)
 
 
-async def _store(connection: asyncpg.Connection, rows: Sequence[tuple[Any, ...]], received_at: datetime) -> int:
+async def _ingest(connection: asyncpg.Connection, batch: Batch, received_at: datetime) -> Outcome:
+    unique: dict[DedupeKey, tuple[Accepted, tuple[Any, ...]]] = {}
+    for item in batch.events:
+        key = dedupe_key(item.event)
+        if key not in unique:
+            unique[key] = (item, _row(item.event, item.raw))
+    rows = list(unique.values())
+    try:
+        # The common case: the whole batch in one COPY + INSERT, no savepoint.
+        async with connection.transaction():
+            stored = await _copy_insert(connection, rows, received_at) if rows else 0
+            await record_set_aside(connection, batch.set_aside, received_at)
+        return Outcome(stored, len(batch.events) - stored, batch.set_aside)
+    except _UNSTORABLE:
+        pass        # rolled back whole; find which events the database refuses
     async with connection.transaction():
-        await connection.execute(Q.mailjet_events_staging)
-        await connection.copy_records_to_table("mailjet_events_incoming", records=rows, columns=_STAGING_COLUMNS)
-        status = await connection.execute(Q.mailjet_events_insert_staged, received_at)
-    return int(status.rsplit(" ", 1)[-1])      # "INSERT 0 <n>"
+        await connection.execute(Q.mailjet_events_staging)    # created in the rolled-back transaction
+        stored, refused = await _insert_halves(connection, rows, received_at)
+        set_aside = sorted([*batch.set_aside, *refused], key=lambda item: item.position)
+        await record_set_aside(connection, set_aside, received_at)
+    return Outcome(stored, len(batch.events) - stored - len(refused), set_aside)
+
+
+async def _copy_insert(connection: asyncpg.Connection, rows: list[tuple[Accepted, tuple[Any, ...]]],
+                       received_at: datetime) -> int:
+    await connection.execute(Q.mailjet_events_staging)
+    await connection.copy_records_to_table("mailjet_events_incoming", records=[row for _, row in rows],
+                                           columns=_STAGING_COLUMNS)
+    status = await connection.execute(Q.mailjet_events_insert_staged, received_at)
+    return int(status.rsplit(" ", 1)[-1])          # "INSERT 0 <n>"
+
+
+async def _insert_halves(connection: asyncpg.Connection, rows: list[tuple[Accepted, tuple[Any, ...]]],
+                         received_at: datetime) -> tuple[int, list[SetAside]]:
+    """(stored, refused): each half in a savepoint, halved again where the database refuses a
+    value, down to the refused event alone. The staging table is emptied after each success
+    (it empties itself only at commit, and more attempts follow in this transaction)."""
+    try:
+        async with connection.transaction():
+            stored = await _copy_insert(connection, rows, received_at)
+            await connection.execute(Q.mailjet_events_staging_clear)
+        return stored, []
+    except _UNSTORABLE as exc:
+        if len(rows) == 1:
+            item = rows[0][0]
+            reason = f"the database refused it ({type(exc).__name__}: {str(exc)[:_MAX_DB_MESSAGE]})"
+            return 0, [SetAside(item.position, reason, (f"database:{type(exc).__name__}",), json.loads(item.raw))]
+        middle = len(rows) // 2
+        first = await _insert_halves(connection, rows[:middle], received_at)
+        second = await _insert_halves(connection, rows[middle:], received_at)
+        return first[0] + second[0], first[1] + second[1]
 
 
 # ---------------------------------------------------------------- HTTP
@@ -316,27 +436,27 @@ def events_handler(services: Services, *, max_body_bytes: int = MAX_BODY_BYTES) 
         try:
             batch = parse_batch(body)
         except BatchRejected as exc:
-            log.warning("mailjet webhook: batch rejected", reason=exc.message.split(";")[0], body_bytes=len(body),
-                        received=exc.received, invalid=len(exc.invalid))
-            return _answer(400, {"error": exc.message, **({"invalid": exc.invalid} if exc.invalid else {})})
-        if not batch:
+            log.warning("mailjet webhook: batch rejected", reason=exc.message.split(";")[0], body_bytes=len(body))
+            return _answer(400, {"error": exc.message})
+        if not batch.received:
             return _answer(200, {"stored": 0, "duplicates": 0})
-        try:
-            stored = await store_events(services.pool, batch, received_at=services.clock.now())
-        except (asyncpg.DataError, asyncpg.ProgramLimitExceededError, UnicodeError) as exc:
-            # Valid JSON and valid fields, but a value Postgres cannot hold: the batch is refused
-            # whole (its transaction rolled back), like any other invalid event.
-            log.warning("mailjet webhook: batch rejected by the database", received=len(batch),
-                        error_class=type(exc).__name__)
-            return _answer(400, {"error": "an event holds a value the database cannot store (a NUL character, "
-                                          "a lone surrogate or a non-finite number); nothing of this request "
-                                          "was stored"})
-        duplicates = len(batch) - stored
-        WEBHOOK_EVENTS.labels(outcome="stored").inc(stored)
-        WEBHOOK_EVENTS.labels(outcome="duplicate").inc(duplicates)
-        log.info("mailjet events stored", received=len(batch), stored=stored, duplicates=duplicates,
-                 body_bytes=len(body), ms=round(1000 * (time.perf_counter() - started), 1))
-        return _answer(200, {"stored": stored, "duplicates": duplicates})
+        outcome = await ingest(services.pool, batch, received_at=services.clock.now())
+        WEBHOOK_EVENTS.labels(outcome="stored").inc(outcome.stored)
+        WEBHOOK_EVENTS.labels(outcome="duplicate").inc(outcome.duplicates)
+        counts = {"received": batch.received, "stored": outcome.stored, "duplicates": outcome.duplicates}
+        answer: dict[str, Any] = {"stored": outcome.stored, "duplicates": outcome.duplicates}
+        ms = round(1000 * (time.perf_counter() - started), 1)
+        if outcome.set_aside:
+            WEBHOOK_EVENTS.labels(outcome="set_aside").inc(len(outcome.set_aside))
+            # One line per batch; kinds name fields and error types, never a value of an event.
+            log.warning("mailjet webhook: events set aside", **counts, set_aside=len(outcome.set_aside),
+                        problems=kind_counts(outcome.set_aside), body_bytes=len(body), ms=ms)
+            answer |= {"set_aside": len(outcome.set_aside),
+                       "invalid": [{"index": item.position, "reason": item.reason}
+                                   for item in outcome.set_aside[:_MAX_REPORTED_ERRORS]]}
+        else:
+            log.info("mailjet events stored", **counts, body_bytes=len(body), ms=ms)
+        return _answer(200, answer)
 
     return handler
 

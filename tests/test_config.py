@@ -153,7 +153,19 @@ def test_comma_lists(monkeypatch, variable, text, ids):
         ("SEND_MODE", "LIVE", "live"),
         ("LOG_FORMAT", "xml", "json"),
         ("SLACK_API_URL", "slack.com/api", "http"),
+        ("SLACK_API_URL", "https://slack.com/api/?token=x", "query"),
+        ("SLACK_API_URL", "http://127.0.0.1:notaport/api/", "port"),
+        ("SLACK_API_URL", "https://bot:pw-123456@slack.com/api/", "user or password"),
         ("MAILJET_API_URL", "ftp://api.mailjet.com/", "http"),
+        ("MAILJET_API_URL", "http://fake-mailjet:8080/", "'fake-mailjet' is neither"),
+        ("MAILJET_API_URL", "http://10.0.0.1/", "loopback"),
+        ("MAILJET_API_URL", "https://evilmailjet.com/", "*.mailjet.com"),
+        ("MAILJET_API_URL", "https://api.mailjet.com.evil.example/", "Mailjet host"),
+        ("MAILJET_API_URL", "https://api.mailjet.com/v3/", "'/v3/' is a path"),
+        ("MAILJET_API_URL", "https://api.mailjet.com/v3/REST", "without a path"),
+        ("MAILJET_API_URL", "https://api.mailjet.com/#x", "fragment"),
+        ("MAILJET_API_URL", "http://127.0.0.1:99999/", "port"),
+        ("MAILJET_API_URL", "https://api.mailjet.com /", "spaces"),
     ],
 )
 def test_malformed_value_is_one_line_naming_the_variable(monkeypatch, variable, value, fragment):
@@ -162,6 +174,35 @@ def test_malformed_value_is_one_line_naming_the_variable(monkeypatch, variable, 
     assert problems[0].startswith(variable)
     assert fragment in problems[0]
     assert "\n" not in problems[0]
+
+
+MAILJET_URLS = [
+    "https://api.mailjet.com/", "https://api.mailjet.com", "https://mailjet.com/", "https://api.us.mailjet.com/",
+    "HTTPS://API.MAILJET.COM/", "http://localhost:8080/", "http://127.0.0.1:9001", "http://[::1]:9001/",
+    "http://fake-mailjet:8080/", "http://10.0.0.1/", "https://evilmailjet.com/", "https://mailjet.com.evil.example/",
+    "http://127.0.0.2/", "ftp://api.mailjet.com/", "file:///etc/passwd",
+]
+
+
+@pytest.mark.parametrize("url", MAILJET_URLS)
+def test_mailjet_api_url_is_accepted_exactly_when_the_mailjet_client_accepts_it(monkeypatch, url):
+    """The same verdict as mailjet-rest's own SecurityGuard.validate_config_url (these URLs
+    have no path; a path is refused by us alone, since the client appends /v3/REST/…)."""
+    from mailjet_rest import Client
+
+    try:
+        Client(auth=("key", "secret"), api_url=url, version="v3")
+        client_accepts = True
+    except ValueError:
+        client_accepts = False
+    monkeypatch.setenv("MAILJET_API_URL", url)
+    try:
+        load_settings()
+        we_accept = True
+    except ConfigurationError as exc:
+        assert len(exc.problems) == 1 and exc.problems[0].startswith("MAILJET_API_URL ")
+        we_accept = False
+    assert we_accept == client_accepts
 
 
 def test_database_url_with_host_in_query_is_accepted(monkeypatch):

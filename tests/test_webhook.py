@@ -26,7 +26,8 @@ from bot.config import load_settings
 from bot.http import build_http_app
 from bot.roles import Roles
 from bot.services import Services
-from bot.webhook import MAX_BODY_BYTES, REALM, parse_batch, store_events, webhook_route
+from bot.webhook import MAX_BODY_BYTES, REALM, Accepted, Batch, BounceEvent, ingest, parse_batch, webhook_route
+from storage.queries import Q
 
 USER, PASSWORD = "mailjet-hook", "s3cret-webhook-pa55word"
 URL_PATH = "/mailjet/events"
@@ -316,38 +317,131 @@ BAD_EVENTS = {
 }
 
 
-async def test_one_invalid_event_rejects_the_whole_batch(
+async def _rejects(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    return await pool.fetch("SELECT * FROM mailjet_event_rejects ORDER BY received_at, position")
+
+
+async def test_an_invalid_event_is_set_aside_and_the_rest_of_its_batch_is_stored(
         serve: Server, http: aiohttp.ClientSession, pool: asyncpg.Pool) -> None:
     url = await serve()
     valid = mixed_batch(500, seed=5)
-    for case, bad_event in BAD_EVENTS.items():
-        status, body, _ = await _post(http, url, [*valid, bad_event])
-        assert status == 400, (case, body)
-        assert "nothing of this request was stored" in body["error"], case
-        assert body["invalid"] and all(item["index"] == 500 for item in body["invalid"]), (case, body)
-        assert await _count(pool) == 0, case
-    # The same events without the bad one are fine.
-    assert (await _post(http, url, valid))[0] == 200
+    keys = dedupe_keys(valid)
+    for number, (case, bad_event) in enumerate(BAD_EVENTS.items(), start=1):
+        status, body, _ = await _post(http, url, [*valid[:250], bad_event, *valid[250:]])
+        assert status == 200, (case, body)
+        # The first delivery stores the valid events; later ones find them all stored already.
+        stored = len(keys) if number == 1 else 0
+        assert body == {"stored": stored, "duplicates": len(valid) - stored, "set_aside": 1,
+                        "invalid": [{"index": 250, "reason": body["invalid"][0]["reason"]}]}, case
+        assert await _count(pool) == len(keys), case
+        rejects = await _rejects(pool)
+        assert len(rejects) == number, case
+        assert (rejects[-1]["position"], rejects[-1]["raw"], rejects[-1]["times_received"]) == (250, bad_event, 1), case
+        assert rejects[-1]["reason"] == body["invalid"][0]["reason"], case
+    reason = {case: next(r["reason"] for r in await _rejects(pool) if r["raw"] == event)
+              for case, event in BAD_EVENTS.items()}
+    assert reason["messageid-text"].startswith("MessageID: Input should be a valid integer")
+    assert reason["click-no-url"] == "url: Field required"
+    assert "'delivered'" in reason["unknown-type"]
+    assert reason["null"] == reason["string"] == "Input should be a valid dictionary or object to extract fields from"
 
 
-async def test_values_postgres_cannot_hold_reject_the_batch_and_the_next_batch_still_works(
+async def test_a_batch_of_only_invalid_events_is_200_and_stores_no_event(
+        serve: Server, http: aiohttp.ClientSession, pool: asyncpg.Pool) -> None:
+    url = await serve()
+    bad = list(BAD_EVENTS.values())
+    status, body, _ = await _post(http, url, bad)
+    assert status == 200
+    assert (body["stored"], body["duplicates"], body["set_aside"]) == (0, 0, len(bad))
+    assert [item["index"] for item in body["invalid"]] == list(range(len(bad)))
+    assert await _count(pool) == 0
+    assert [row["raw"] for row in await _rejects(pool)] == bad
+
+
+async def test_an_event_set_aside_again_is_counted_not_stored_twice(
+        serve: Server, http: aiohttp.ClientSession, pool: asyncpg.Pool) -> None:
+    url = await serve()
+    bad = BAD_EVENTS["time-text"]
+    # Twice in one batch, the second copy with its keys in another order (the same JSON object).
+    reordered = dict(reversed(list(bad.items())))
+    assert (await _post(http, url, [bad, reordered, *mixed_batch(3)]))[0] == 200
+    # Mailjet re-delivers the batch (our 200 was lost): still one row, now seen three times.
+    status, body, _ = await _post(http, url, [bad, *mixed_batch(3)])
+    assert status == 200 and body["set_aside"] == 1
+    rejects = await _rejects(pool)
+    assert len(rejects) == 1
+    assert (rejects[0]["times_received"], rejects[0]["position"]) == (3, 0)
+    assert rejects[0]["last_received_at"] >= rejects[0]["received_at"]
+
+
+async def test_reports_never_read_a_set_aside_event(
+        serve: Server, http: aiohttp.ClientSession, pool: asyncpg.Pool) -> None:
+    url = await serve()
+    rng = random.Random(4)
+    good = _event("bounce", 1, BASE_TIME, rng) | {"mj_campaign_id": 9001, "hard_bounce": True, "blocked": False}
+    bad = _event("bounce", 2, BASE_TIME, rng) | {"mj_campaign_id": 9001, "hard_bounce": "perhaps", "blocked": False}
+    status, body, _ = await _post(http, url, [good, bad])
+    assert (status, body["stored"], body["set_aside"]) == (200, 1, 1)
+    bounces = await pool.fetch(Q.bounce_events_of_campaign, 9001)
+    assert [row["email"] for row in bounces] == [good["email"]]
+    assert [row["contact_id"] for row in await pool.fetch(Q.contact_events_of_campaign, 9001)] == [good["mj_contact_id"]]
+
+
+POISONS = {
+    "nul-in-a-column": ({"email": "nul\u0000@example.com"}, {"email": "nul\\u0000@example.com"}),
+    "nul-in-raw": ({"x_extra": "nul \u0000 in raw"}, {"x_extra": "nul \\u0000 in raw"}),
+    "nul-in-a-key": ({"x\u0000key": 1}, {"x\\u0000key": 1}),
+    "infinity": ({"x_extra": "HUGE"}, {"x_extra": "inf"}),
+    "lone-surrogate": ({"agent": "lone \ud800 surrogate"}, {"agent": "lone \\ud800 surrogate"}),
+    "lone-surrogate-in-a-column": ({"email": "lone\udc00@example.com"}, {"email": "lone\\udc00@example.com"}),
+}
+
+
+async def test_values_postgres_cannot_hold_are_set_aside_with_a_visible_copy(
         serve: Server, http: aiohttp.ClientSession, pool: asyncpg.Pool) -> None:
     url = await serve()
     good = mixed_batch(300, seed=9)
-    for poison in ({"email": "nul\u0000@example.com"}, {"x_extra": "nul \u0000 in raw"}, {"x_extra": "HUGE"},
-                   {"agent": "lone \ud800 surrogate"}, {"email": "lone\udc00@example.com"}):
+    for number, (case, (poison, kept)) in enumerate(POISONS.items(), start=1):
         # 1e400 is valid JSON but becomes an infinite float, which jsonb cannot hold.
         raw = json.dumps([*good, _bad(poison)]).replace('"HUGE"', "1e400").encode()
         status, body, _ = await _post(http, url, None, raw=raw)
-        assert status == 400, (poison, body)
-        assert "nothing of this request was stored" in body["error"]
-        assert await _count(pool) == 0
-    # The staging table of a rolled-back transaction is gone; the next batch recreates it.
+        assert status == 200, (case, body)
+        assert body["set_aside"] == 1 and body["invalid"][0]["index"] == 300, (case, body)
+        assert await _count(pool) == len(dedupe_keys(good)), case
+        row = (await _rejects(pool))[-1]
+        assert len(await _rejects(pool)) == number, case
+        assert row["raw"] == _bad(kept), case                 # the offending value written out as text
+        assert "cannot store" in row["reason"], case
+    # Emoji and accents are not a problem: escaped the same way, stored as they are.
+    fine = _bad({"email": "zoë😀@example.com", "x": "é\u00e9"})
+    assert (await _post(http, url, [fine]))[1] == {"stored": 1, "duplicates": 0}
+    assert await pool.fetchval("SELECT raw->>'email' FROM mailjet_events WHERE email LIKE 'zo%'") == "zoë😀@example.com"
+
+
+async def test_an_event_the_database_still_refuses_is_found_and_set_aside_alone(pool: asyncpg.Pool) -> None:
+    """parse_batch catches every value it knows Postgres refuses; this drives ingest with
+    events it would have caught, as if one had slipped through, and the batch is halved until
+    each refused event is alone: the others are stored in the same transaction."""
+    good = parse_batch(json.dumps(mixed_batch(200, seed=2)).encode()).events
+    slipped = []
+    for position, poison in ((17, {"error": "a\u0000b"}), (150, {"email": "lone\ud800"})):
+        raw = _bad({"MessageID": 10 + position})                # a bounce, MessageID 27 or 160
+        event = BounceEvent.model_validate(raw).model_copy(update=poison)
+        slipped.append(Accepted(event, json.dumps(raw | poison), position))
+    events = [*good[:17], slipped[0], *good[17:150], slipped[1], *good[150:]]
     async with pool.acquire() as connection:
-        with pytest.raises(asyncpg.DataError):
-            await store_events(connection, parse_batch(json.dumps([_bad({"error": "a\u0000b"})]).encode()))
-        assert await store_events(connection, parse_batch(json.dumps(good).encode())) == len(dedupe_keys(good))
-    assert (await _post(http, url, good))[:2] == (200, {"stored": 0, "duplicates": len(good)})
+        outcome = await ingest(connection, Batch(events, [], len(events)))
+        assert [item.position for item in outcome.set_aside] == [17, 150]
+        assert all(item.reason.startswith("the database refused it (") for item in outcome.set_aside)
+        assert outcome.stored == len(dedupe_keys(mixed_batch(200, seed=2)))
+        assert outcome.stored + outcome.duplicates == len(good)
+        assert await connection.fetchval("SELECT count(*) FROM mailjet_events") == outcome.stored
+        assert await connection.fetchval("SELECT count(*) FROM mailjet_events WHERE message_id IN (27, 160)") == 0
+        rejects = await connection.fetch("SELECT position, raw FROM mailjet_event_rejects ORDER BY position")
+        assert [(r["position"], r["raw"]["MessageID"]) for r in rejects] == [(17, 27), (150, 160)]
+        # The connection and its staging table still work; a replay stores nothing new.
+        again = await ingest(connection, Batch(good, [], len(good)))
+        assert (again.stored, again.duplicates, again.set_aside) == (0, len(good), [])
 
 
 async def test_a_body_over_10_mb_is_413(serve: Server, http: aiohttp.ClientSession, pool: asyncpg.Pool) -> None:
@@ -389,10 +483,12 @@ async def test_logs_carry_counts_not_credentials_or_addresses(
     events = mixed_batch(20, seed=3)
     with capture_logs() as logs:
         await _post(http, url, events)
-        await _post(http, url, [*events, {"event": "open"}])
+        await _post(http, url, [*events, {"event": "open", "email": "secret.person@example.org"}])
         await _post(http, url, events, auth={"Authorization": aiohttp.encode_basic_auth(USER, "guess")})
     text = json.dumps(logs, default=str)
     stored = next(line for line in logs if line["event"] == "mailjet events stored")
     assert stored["received"] == 20 and stored["stored"] + stored["duplicates"] == 20
-    assert any(line["event"] == "mailjet webhook: batch rejected" for line in logs)
+    set_aside = [line for line in logs if line["event"] == "mailjet webhook: events set aside"]
+    assert len(set_aside) == 1 and set_aside[0]["set_aside"] == 1 and set_aside[0]["log_level"] == "warning"
+    assert set_aside[0]["problems"] == {"time:missing": 1, "MessageID:missing": 1}
     assert PASSWORD not in text and "guess" not in text and "@example." not in text and USER not in text

@@ -27,3 +27,8 @@ SELECT event, message_id, to_timestamp(unix_time), url, email, campaign_id, cont
        hard_bounce, blocked, error, error_related_to, $1, raw::jsonb
 FROM mailjet_events_incoming
 ON CONFLICT DO NOTHING;
+
+-- name: mailjet_events_staging_clear
+-- Between two attempts in one transaction (a batch halved around an event the database
+-- refused): the rows of the attempt that succeeded are in mailjet_events already.
+DELETE FROM mailjet_events_incoming;
