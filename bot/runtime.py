@@ -37,6 +37,7 @@ from jobs.engine import Engine
 from jobs.outbox import OutboxSender, resolve_channel
 from jobs.planning import Planner
 from jobs.registry import EXECUTORS
+from jobs.rehearsal import after_stage as rehearsal_after_stage
 from jobs.scheduler import Scheduler
 from storage.database import EmbeddedPostgres, connect, create_pool
 from storage.migrations import migrate
@@ -127,7 +128,8 @@ async def run(settings: Settings) -> int:
         await socket_handler.connect_async()
         watcher = asyncio.ensure_future(_watch_socket(socket_handler, services))
 
-        engine, planner, sender = Engine(services, EXECUTORS), Planner(services), OutboxSender(services)
+        engine = Engine(services, EXECUTORS, after_stage=rehearsal_after_stage)
+        planner, sender = Planner(services), OutboxSender(services)
         scheduler = Scheduler(
             services,
             planning=(planner.run_one, planner.next_due),

@@ -121,7 +121,8 @@ async def run_wrapup(ctx: StageContext) -> Outcome:
         return waiting
     campaign, round_row, now = ctx.campaign, ctx.round, ctx.now
     if round_row["dry_run"] or not round_row["mailjet_campaign_id"]:
-        text = (f":test_tube: Wrap-up of {blocks.round_title(campaign, round_row)}: this round was a dry run, "
+        text = (f":test_tube: Wrap-up of {blocks.round_title(campaign, round_row)}: "
+                f"{'this was a rehearsal' if ctx.is_rehearsal else 'this round was a dry run'}, "
                 "so Mailjet sent nothing and there are no numbers to report.")
         await outbox.post_in_round_thread(ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:wrapup",
                                           channel=campaign["channel"], now=now,

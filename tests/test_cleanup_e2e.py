@@ -40,6 +40,7 @@ async def test_bounces_become_a_plan_and_apply_removes_them_from_unsent_rounds(b
     assert "3 contacts to suppress" in plan_message.text
     assert "Winter round 1: −3" in str(plan_message.blocks)
 
+    plan_block_id = next(b["block_id"] for b in plan_message.blocks if b["type"] == "actions")
     refused = await autumn.click("apply_cleanup", plan_message, user=STRANGER)
     assert "needs the operator role" in refused
     winter_round = await winter.round(1)
@@ -61,7 +62,13 @@ async def test_bounces_become_a_plan_and_apply_removes_them_from_unsent_rounds(b
     assert sorted(mailjet.list_member_emails(autumn.account.master_list)) == master_before  # master untouched
     assert (await autumn.round(1))["state"] == "cleaned"
 
-    again = await autumn.click("apply_cleanup", plan_message, user=OPERATOR)
+    # A second click on that Apply button (a stale copy: the applied plan's message has lost it,
+    # or is about to, so the click names the plan's block_id itself).
+    envelope = await slack.send_block_action("apply_cleanup", str(await autumn.round_id(1)), user_id=OPERATOR,
+                                             message_ts=plan_message.ts, channel_id=plan_message.channel,
+                                             block_id=plan_block_id)
+    again = (await slack.wait_for(lambda: [r["text"] for r in slack.responses
+                                           if r.get("envelope_id") == envelope and r.get("text")], timeout=15))[0]
     assert "applied already; nothing changed" in again
     assert len(mailjet.list_member_emails(winter_round["mailjet_list_id"])) == 12
     soft_row = await winter.fetchrow("SELECT * FROM suppressions WHERE contact_id = $1", soft[0])
