@@ -39,6 +39,7 @@ from jobs.planning import Planner
 from jobs.registry import EXECUTORS
 from jobs.rehearsal import after_stage as rehearsal_after_stage
 from jobs.scheduler import Scheduler
+from jobs.summary import WeeklySummaryJob
 from storage.database import EmbeddedPostgres, connect, create_pool
 from storage.migrations import migrate
 from storage.queries import Q
@@ -135,6 +136,7 @@ async def run(settings: Settings) -> int:
             planning=(planner.run_one, planner.next_due),
             stages=(engine.run_one, _next_stage_due(services)),
             outbox=(lambda: _deliver_some(sender), sender.next_due),
+            summary=_weekly_summary(services),
         )
         await scheduler.start(dsn)
         services.channel_id = await _resolve_channel_quietly(services)
@@ -148,6 +150,14 @@ async def run(settings: Settings) -> int:
         await socket_handler.close_async()
     log.info("stopped cleanly")
     return 0
+
+
+def _weekly_summary(services: Services) -> tuple[Any, Any] | None:
+    slot = services.settings.weekly_summary
+    if slot is None:
+        return None
+    job = WeeklySummaryJob(services, slot)
+    return job.run_one, job.next_due
 
 
 def _next_stage_due(services: Services) -> Any:

@@ -114,6 +114,16 @@ async def upload_in_round_thread(
     return row is not None
 
 
+async def upload(
+    connection: asyncpg.Connection, *, key: str, channel: str, thread_key: str | None, filename: str, title: str,
+    content: bytes, comment: str, now: datetime,
+) -> bool:
+    """A file uploaded into the thread of the outbox message `thread_key` (the weekly summary's chart)."""
+    payload = {"text": comment, "filename": filename, "title": title, "content_b64": base64.b64encode(content).decode()}
+    row = await connection.fetchrow(Q.outbox_enqueue, key, None, channel, "upload", thread_key, None, payload, now)
+    return row is not None
+
+
 async def update_round_parent(connection: asyncpg.Connection, *, round_id: int, channel: str, message: SlackMessage, now: datetime) -> bool:
     """Re-render the parent message in place; nothing to do before it has been queued."""
     if not await round_has_parent(connection, round_id):
