@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import asyncpg
+import structlog
 
 from bot.failpoints import failpoint
 from bot.logs import bind_round, get_logger
@@ -110,7 +111,8 @@ class Engine:
             round_row = await connection.fetchrow(Q.round_by_id, run["round_id"])
             campaign = await connection.fetchrow(Q.campaign_of_round, round_row["id"])  # a rehearsal's too
             ctx = StageContext(services, connection, run, round_row, campaign, now)
-            with bind_round(campaign["name"], round_row["number"]):
+            with bind_round(campaign["name"], round_row["number"]), \
+                    structlog.contextvars.bound_contextvars(**_rehearsal_of(round_row)):
                 await self._execute(ctx)
         if run["stage"] == "launch":
             # Test-only: the outcome (and the confirmation in the outbox) is committed, not yet posted.
@@ -171,6 +173,11 @@ class Engine:
             )
             if self.after_stage is not None:
                 await self.after_stage(ctx, "failed", {"error": error[:500]})
+
+
+def _rehearsal_of(round_row: asyncpg.Record) -> dict[str, Any]:
+    """Log lines of a rehearsal's stage say which rehearsal."""
+    return {"rehearsal": round_row["rehearsal_id"]} if round_row["rehearsal_id"] is not None else {}
 
 
 def not_implemented(stage: str) -> Outcome:

@@ -187,3 +187,23 @@ async def test_bad_rehearsals_are_refused_and_change_nothing(bot_factory, flow, 
     reply = await flow.command(f'rehearse "{flow.name}"')
     assert "no unsent round" in reply and "Nothing was started" in reply, reply
     await nothing_changed()
+
+
+async def test_two_replicas_run_a_rehearsal_once(bot_factory, flow, slack, mailjet):
+    await asyncio.gather(bot_factory(), bot_factory())
+    await flow.plan(rounds=2, first_in=timedelta(days=1))
+    reply = await flow.command(f'rehearse "{flow.name}"')
+    assert "started" in reply, reply
+    await step_through(flow, (await flow.fetchrow("SELECT started_at FROM rehearsals"))["started_at"], 130)
+    await slack.wait_for(lambda: [m for m in slack.messages if "finished at" in (m.text or "") and rehearsal_payload(m)],
+                         timeout=15)
+    await outbox_drained(flow)
+    await asyncio.sleep(1)
+    marked = [rehearsal_payload(m) for m in slack.messages if rehearsal_payload(m)]
+    per_stage = {(p["round"], p["stage"]): 0 for p in marked}
+    for p in marked:
+        per_stage[(p["round"], p["stage"])] += 1
+    assert per_stage == {(None, "rehearsal"): 2, **{(n, s): 1 for n in (1, 2) for s in STAGES}}, per_stage
+    finished = await flow.fetch("SELECT * FROM audit_log WHERE action = 'rehearsal finished'")
+    assert len(finished) == 1 and (await flow.fetchrow("SELECT state FROM rehearsals"))["state"] == "finished"
+    assert mailjet.sends == [] and mailjet.schedule_calls == []
