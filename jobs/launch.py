@@ -29,8 +29,8 @@ from bot.logs import get_logger
 from bot.mailjet import DRAFT_STATUS, MailjetError
 from bot.metrics import MAILJET_SENDS
 from handlers import blocks
-from jobs.engine import Outcome, StageContext
 from jobs import rehearsal
+from jobs.engine import Outcome, StageContext
 from jobs.preflight import refresh_parent
 from storage import outbox
 from storage.audit import audit
@@ -160,7 +160,7 @@ async def claim_and_send(ctx: StageContext) -> Outcome:
     log.info("send claimed", draft=round_row["mailjet_draft_id"], dry_run=ctx.dry_run)
     failpoint("after_claim")
     if ctx.dry_run:
-        MAILJET_SENDS.labels("dry_run").inc()
+        MAILJET_SENDS.labels("rehearsal" if ctx.is_rehearsal else "dry_run").inc()
         return await record_sent(ctx, campaign_id=None, dry_run=True)
     try:
         await services.mailjet.send_draft(round_row["mailjet_draft_id"])
