@@ -71,3 +71,20 @@ def test_nothing_to_rehearse_and_naive_instants_are_refused():
 def test_when_a_rehearsal_may_start(planning, unsent, running, expected):
     reason = refusal(planning_state=planning, unsent=unsent, running_since=running)
     assert (reason is None) if expected is None else (expected in reason)
+
+
+def test_a_stage_message_as_the_rehearsal_shows_it():
+    from storage.outbox import SlackMessage, as_rehearsal
+
+    message = SlackMessage(
+        text="Pre-flight failed", reply_broadcast=True,
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}, {"type": "actions", "elements": []}],
+        metadata={"event_type": "campaign_lifecycle",
+                  "event_payload": {"campaign": "C", "round": 2, "stage": "preflight", "state": "blocked"}},
+    )
+    shown = as_rehearsal(message)
+    assert shown.text == "[Rehearsal] Pre-flight failed" and not shown.reply_broadcast
+    assert shown.metadata == {"event_type": "campaign_lifecycle", "event_payload": {
+        "campaign": "C", "round": 2, "stage": "preflight", "state": "blocked", "rehearsal": True}}
+    assert [b["type"] for b in shown.blocks] == ["section", "context"]  # no buttons: a rehearsal has no controls
+    assert message.metadata["event_payload"].get("rehearsal") is None  # the original is left as it was
