@@ -301,7 +301,9 @@ async def test_modal_opens_with_defaults_and_keeps_bad_input_open_with_field_err
 async def test_modal_plans_exactly_as_the_text_form(bot_factory, slack, mailjet, database):
     account = seed_account(mailjet, contacts=12, unsubscribed=0, excluded=0)
     await bot_factory()
-    start = (datetime.now(ZoneInfo(LONDON)).date() + timedelta(days=7)).isoformat()
+    week_on = datetime.now(ZoneInfo(LONDON)).date() + timedelta(days=7)
+    # A Monday, so the rounds fall on Monday then Wednesday whatever today's weekday is.
+    start = (week_on + timedelta(days=(7 - week_on.weekday()) % 7)).isoformat()
 
     view = await open_modal(slack)
     payload = await submit(slack, view, form_values("Modal Letter", account.master_list, account.template_draft,
