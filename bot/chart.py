@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import matplotlib
@@ -57,13 +57,14 @@ def chart_bars(rounds: Sequence[tuple[int, Counts | None]]) -> list[Bar]:
     return bars
 
 
-def build_rates_figure(rounds: Sequence[tuple[int, Counts | None]], title: str) -> Figure:
+def build_rates_figure(rounds: Sequence[tuple[int, Counts | None]], title: str,
+                       labels: Mapping[int, str] | None = None) -> Figure:
     """The chart as a matplotlib Figure (on an Agg canvas)."""
     with _LOCK:
-        return _build(rounds, title)
+        return _build(rounds, title, labels)
 
 
-def _build(rounds: Sequence[tuple[int, Counts | None]], title: str) -> Figure:
+def _build(rounds: Sequence[tuple[int, Counts | None]], title: str, labels: Mapping[int, str] | None = None) -> Figure:
     ordered = sorted(rounds, key=lambda item: item[0])
     numbers = [number for number, _ in ordered]
     bars = chart_bars(ordered)
@@ -95,7 +96,8 @@ def _build(rounds: Sequence[tuple[int, Counts | None]], title: str) -> Figure:
 
         with_data = {bar.round_number for bar in bars}
         axes.set_xticks(range(len(numbers)))
-        axes.set_xticklabels([f"Round {n}" if n in with_data else f"Round {n}\n(no data)" for n in numbers])
+        names = {n: (labels or {}).get(n, f"Round {n}") for n in numbers}  # the weekly summary names its rounds
+        axes.set_xticklabels([names[n] if n in with_data else f"{names[n]}\n(no data)" for n in numbers])
         if not numbers:
             axes.set_xticks([])
             axes.text(0.5, 0.5, "No sent rounds", transform=axes.transAxes, ha="center", va="center",
@@ -108,11 +110,12 @@ def _build(rounds: Sequence[tuple[int, Counts | None]], title: str) -> Figure:
     return figure
 
 
-def render_rates_chart(rounds: list[tuple[int, Counts]], title: str) -> bytes:
-    """PNG bytes of grouped bars (delivery, bounce, open, click) per sent round."""
+def render_rates_chart(rounds: list[tuple[int, Counts]], title: str, labels: Mapping[int, str] | None = None) -> bytes:
+    """PNG bytes of grouped bars (delivery, bounce, open, click) per sent round; `labels` names
+    the x positions (default "Round n")."""
     buffer = io.BytesIO()
     with _LOCK:
-        figure = _build(rounds, title)
+        figure = _build(rounds, title, labels)
         with matplotlib.rc_context(RC):
             figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()

@@ -36,6 +36,7 @@ USAGE: dict[str, str] = {
     "log": "/campaign log <name> [<page>]",
     "freeze": "/campaign freeze [reason…]",
     "unfreeze": "/campaign unfreeze",
+    "rehearse": "/campaign rehearse <name>",
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -54,6 +55,8 @@ DESCRIPTIONS: dict[str, str] = {
     "log": "the audit trail, newest first",
     "freeze": "stop every send, everywhere (admins)",
     "unfreeze": "allow sends again (admins)",
+    "rehearse": "a dress rehearsal: every stage of every unsent round, in dry-run, on a compressed timeline, "
+                "in one thread of its own",
 }
 
 NAME_HINT = 'Quote a name with spaces: "Client Letter Automation".'
@@ -346,6 +349,7 @@ _PARSERS = {
     "list": _parse_bare,
     "unfreeze": _parse_bare,
     "status": _parse_name_only,
+    "rehearse": _parse_name_only,
     "preflight": _parse_name_round,
     "approve": _parse_name_round,
     "cleanup": _parse_name_round,

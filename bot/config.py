@@ -16,6 +16,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
+from bot.summary import WeeklySlot
+from bot.summary import parse_setting as parse_weekly_summary
+
 # What each variable is for, used in problem lines so an operator knows what to set.
 DESCRIPTIONS = {
     "SLACK_BOT_TOKEN": "the bot token (xoxb-...) from the Slack app's OAuth page",
@@ -72,6 +75,7 @@ class Settings(BaseSettings):
     DEFAULT_TIMEZONE: str = "Europe/London"
     PORT: int = Field(default=8080, ge=0, le=65535)
     LOG_FORMAT: Literal["console", "json"] | None = None
+    WEEKLY_SUMMARY: str = "mon 09:00"
 
     # Operational knobs beyond the spec's table.
     TWO_PERSON_RULE: bool = False
@@ -140,6 +144,11 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an IANA time zone (for example Europe/London)") from exc
         return value
 
+    @field_validator("WEEKLY_SUMMARY")
+    @classmethod
+    def _weekly_summary(cls, value: str) -> str:
+        return str(parse_weekly_summary(value) or "off")  # normalised: `mon 09:00` or `off`
+
     @field_validator("SLACK_API_URL")
     @classmethod
     def _slack_api_url(cls, value: str) -> str:
@@ -185,6 +194,11 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str | None:
         return self.DATABASE_URL.get_secret_value() if self.DATABASE_URL else None
+
+    @property
+    def weekly_summary(self) -> WeeklySlot | None:
+        """When the weekly summary is posted (in DEFAULT_TIMEZONE), or None when it is off."""
+        return parse_weekly_summary(self.WEEKLY_SUMMARY)
 
     @property
     def webhook_enabled(self) -> bool:

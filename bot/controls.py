@@ -43,6 +43,8 @@ async def find_round(connection: asyncpg.Connection, *, round_id: int | None = N
         round_row = await connection.fetchrow(Q.round_by_id, round_id)
         if round_row is None:
             raise Refused("that round no longer exists")
+        if round_row["rehearsal_id"] is not None:
+            raise Refused("that is a rehearsal's copy of a round: a rehearsal has no controls and changes nothing")
         campaign = await connection.fetchrow(Q.campaign_by_id, round_row["campaign_id"])
         return Target(campaign, round_row)
     campaign = await connection.fetchrow(Q.campaign_by_name, name)

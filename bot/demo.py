@@ -1102,7 +1102,7 @@ def _window_end(demo: Demo, number: int) -> datetime:
 
 def _bot_env(*, dsn: str, slack: SlackStandin, mailjet: MailjetStandin, port: int) -> dict[str, str]:
     own = ("SLACK_", "MAILJET_", "CAMPAIGN_", "DATABASE_URL", "PORT", "SEND_MODE", "LOG_FORMAT",
-           "DEFAULT_TIMEZONE", "TWO_PERSON_RULE", "STAGE_MAX_ATTEMPTS", "SHUTDOWN_GRACE_SECONDS")
+           "DEFAULT_TIMEZONE", "TWO_PERSON_RULE", "STAGE_MAX_ATTEMPTS", "SHUTDOWN_GRACE_SECONDS", "WEEKLY_SUMMARY")
     env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
     env.update({
         "DATABASE_URL": dsn,
@@ -1123,6 +1123,7 @@ def _bot_env(*, dsn: str, slack: SlackStandin, mailjet: MailjetStandin, port: in
         "DEFAULT_TIMEZONE": "Europe/London",
         "SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS),
         "PYTHONUNBUFFERED": "1",
+        "WEEKLY_SUMMARY": "off",  # a few minutes of demo are no week; a Monday-morning demo must not post one
     })
     return env
 

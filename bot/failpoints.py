@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import signal
 
-NAMES = ("before_claim", "after_claim", "after_send_recorded", "after_slack_post", "after_slack_upload")
+NAMES = ("before_claim", "after_claim", "after_send_recorded", "after_slack_post", "after_slack_upload",
+         "weekly_summary_claimed")  # inside the weekly summary's transaction, before it commits
 
 
 def failpoint(name: str) -> None:

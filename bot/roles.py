@@ -27,6 +27,7 @@ REQUIRED_ROLE: dict[str, Role] = {
     "preflight": Role.operator,
     "hold": Role.operator,
     "cleanup": Role.operator,
+    "rehearse": Role.operator,
     "approve": Role.approver,
     "resume": Role.approver,
     "cancel": Role.approver,

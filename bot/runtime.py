@@ -38,7 +38,9 @@ from jobs.engine import Engine
 from jobs.outbox import OutboxSender
 from jobs.planning import Planner
 from jobs.registry import EXECUTORS
+from jobs.rehearsal import after_stage as rehearsal_after_stage
 from jobs.scheduler import Scheduler
+from jobs.summary import WeeklySummaryJob
 from storage.database import EmbeddedPostgres, connect, create_pool
 from storage.migrations import migrate
 from storage.queries import Q
@@ -135,12 +137,14 @@ async def run(settings: Settings) -> int:
             services.membership, services.slack,
             lambda channel_id: membership.release_waiting(pool, services.clock.now(), channel_id)))
 
-        engine, planner, sender = Engine(services, EXECUTORS), Planner(services), OutboxSender(services)
+        engine = Engine(services, EXECUTORS, after_stage=rehearsal_after_stage)
+        planner, sender = Planner(services), OutboxSender(services)
         scheduler = Scheduler(
             services,
             planning=(planner.run_one, planner.next_due),
             stages=(engine.run_one, _next_stage_due(services)),
             outbox=(lambda: _deliver_some(sender), sender.next_due),
+            summary=_weekly_summary(services),
         )
         await scheduler.start(dsn)
         log.info("campaign-bot running", instance=instance_id, port=settings.PORT, send_mode=settings.SEND_MODE,
@@ -154,6 +158,14 @@ async def run(settings: Settings) -> int:
         await socket_handler.close_async()
     log.info("stopped cleanly")
     return 0
+
+
+def _weekly_summary(services: Services) -> tuple[Any, Any] | None:
+    slot = services.settings.weekly_summary
+    if slot is None:
+        return None
+    job = WeeklySummaryJob(services, slot)
+    return job.run_one, job.next_due
 
 
 def _next_stage_due(services: Services) -> Any:

@@ -25,6 +25,7 @@ from handlers import blocks
 from handlers.modal import open_new_campaign_modal, planning_text
 from handlers.replies import finish
 from jobs.cleanup import CleanupRefused, cleanup_now
+from jobs.rehearsal import start_rehearsal
 from jobs.wrapup import report_now
 from storage.queries import Q
 
@@ -261,3 +262,9 @@ async def report(invocation: Invocation) -> Reply:
 async def cleanup(invocation: Invocation) -> Reply:
     campaign = await load_campaign(invocation, invocation.command.name or "")
     return Reply(await cleanup_now(invocation.services, campaign, invocation.command.round or 0, invocation.user_id))
+
+
+@subcommand("rehearse")
+async def rehearse(invocation: Invocation) -> Reply:
+    campaign = await load_campaign(invocation, invocation.command.name or "")
+    return Reply(await start_rehearsal(invocation.services, campaign, invocation.user_id))

@@ -12,9 +12,11 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import asyncpg
+import structlog
 
 from bot.failpoints import failpoint
 from bot.logs import bind_round, get_logger
@@ -48,6 +50,16 @@ class StageContext:
     def is_late(self) -> bool:
         return self.late_by > LATE_AFTER
 
+    @property
+    def is_rehearsal(self) -> bool:
+        """The round is a rehearsal's copy (`/campaign rehearse`): dry run, its own thread."""
+        return self.round.get("rehearsal_id") is not None
+
+    @property
+    def dry_run(self) -> bool:
+        """Nothing is sent: SEND_MODE=dry-run, or a rehearsal whatever the mode."""
+        return self.services.dry_run or self.is_rehearsal
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -77,10 +89,16 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempt - 1, 0), 900))
 
 
+# Called in the stage's transaction once a run is final (done, skipped, failed…): the
+# rehearsal's notes and its end (jobs/rehearsal.py), wired by the composition root.
+AfterStage = Callable[[StageContext, str, dict[str, Any]], Awaitable[None]]
+
+
 class Engine:
-    def __init__(self, services: Services, executors: dict[str, Executor]):
+    def __init__(self, services: Services, executors: dict[str, Executor], after_stage: AfterStage | None = None):
         self.services = services
         self.executors = executors
+        self.after_stage = after_stage
 
     async def run_one(self) -> bool:
         """Claim and run one due stage; False when nothing is due."""
@@ -91,9 +109,10 @@ class Engine:
             if run is None:
                 return False
             round_row = await connection.fetchrow(Q.round_by_id, run["round_id"])
-            campaign = await connection.fetchrow(Q.campaign_by_id, round_row["campaign_id"])
+            campaign = await connection.fetchrow(Q.campaign_of_round, round_row["id"])  # a rehearsal's too
             ctx = StageContext(services, connection, run, round_row, campaign, now)
-            with bind_round(campaign["name"], round_row["number"]):
+            with bind_round(campaign["name"], round_row["number"]), \
+                    structlog.contextvars.bound_contextvars(**_rehearsal_of(round_row)):
                 await self._execute(ctx)
         if run["stage"] == "launch":
             # Test-only: the outcome (and the confirmation in the outbox) is committed, not yet posted.
@@ -127,6 +146,8 @@ class Engine:
             detail={**outcome.result, **({"late_by_seconds": int(ctx.late_by.total_seconds())} if ctx.is_late else {})},
         )
         log.info("stage finished", stage=stage, outcome=outcome.state, late=ctx.is_late, result=outcome.result)
+        if self.after_stage is not None:
+            await self.after_stage(ctx, outcome.state, outcome.result)
 
     async def _record_failure(self, ctx: StageContext, exc: Exception) -> None:
         run, now, stage = ctx.run, ctx.now, ctx.run["stage"]
@@ -150,6 +171,13 @@ class Engine:
                 ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:{stage}:gave-up",
                 channel=ctx.campaign["channel"], message=blocks.alert(ctx.campaign, ctx.round, text), now=now,
             )
+            if self.after_stage is not None:
+                await self.after_stage(ctx, "failed", {"error": error[:500]})
+
+
+def _rehearsal_of(round_row: asyncpg.Record) -> dict[str, Any]:
+    """Log lines of a rehearsal's stage say which rehearsal."""
+    return {"rehearsal": round_row["rehearsal_id"]} if round_row["rehearsal_id"] is not None else {}
 
 
 def not_implemented(stage: str) -> Outcome:

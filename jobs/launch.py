@@ -35,7 +35,7 @@ from bot.logs import get_logger
 from bot.mailjet import DRAFT, DRAFT_STATUS, PROGRAMMED, SENT, MailjetError
 from bot.metrics import MAILJET_SENDS
 from handlers import blocks
-from jobs import sent
+from jobs import rehearsal, sent
 from jobs.engine import Outcome, StageContext
 from jobs.preflight import refresh_parent
 from storage import outbox
@@ -73,8 +73,11 @@ async def run_launch(ctx: StageContext) -> Outcome:
         return await mark_missed(ctx, why_not_sent(ctx, await _gate(ctx)))
     gate = await _gate(ctx)
     if gate is not None:
-        return Outcome.wait(deadline, gate)
+        # A rehearsal reports at once what the real launch would wait for.
+        return await rehearsal.would_not_send(ctx, gate) if ctx.is_rehearsal else Outcome.wait(deadline, gate)
     if not await _draft_unchanged(ctx):
+        if ctx.is_rehearsal:
+            return await rehearsal.would_not_send(ctx, "the draft changed in Mailjet after pre-flight")
         return Outcome.wait(deadline, "the draft changed since pre-flight; approval lapsed")
     return await claim_and_send(ctx)
 
@@ -88,8 +91,8 @@ async def _gate(ctx: StageContext) -> str | None:
         return "the round is held"
     if round_row["state"] == "approved":
         return None
-    if round_row["state"] == "ready" and campaign["approval_policy"] == "auto":
-        return None
+    if round_row["state"] == "ready" and (campaign["approval_policy"] == "auto" or ctx.is_rehearsal):
+        return None  # a rehearsal reports the approval the real round needs instead of waiting for it
     if round_row["state"] == "ready":
         return "waiting for approval"
     if round_row["state"] == "blocked":
@@ -154,21 +157,25 @@ async def claim_and_send(ctx: StageContext) -> Outcome:
         try:
             async with claim_connection.transaction():
                 await claim_connection.execute(Q.claim_lock_timeout)
-                claimed = await claim_connection.fetchrow(Q.round_claim_send, round_row["id"], ctx.now, services.instance_id)
+                if ctx.is_rehearsal:
+                    claimed = await claim_connection.fetchrow(Q.rehearsal_claim_send, round_row["id"], ctx.now,
+                                                              services.instance_id, campaign["launch_window"])
+                else:
+                    claimed = await claim_connection.fetchrow(Q.round_claim_send, round_row["id"], ctx.now, services.instance_id)
                 if claimed is not None:
                     await audit(claim_connection, now=ctx.now, actor="system", action="send claimed",
                                 campaign_id=campaign["id"], round_id=round_row["id"],
-                                detail={"summary": f"by {services.instance_id}", "dry_run": services.dry_run,
+                                detail={"summary": f"by {services.instance_id}", "dry_run": ctx.dry_run,
                                         "attempt": claimed["send_attempts"]})
         except asyncpg.exceptions.LockNotAvailableError:
             claimed = None
         if claimed is None:
             # Something committed first or holds the round (hold, cancel, freeze, lapse): look again soon.
             return Outcome.wait(ctx.now + timedelta(seconds=5), "the send claim lost to a concurrent change")
-    log.info("send claimed", draft=round_row["mailjet_draft_id"], dry_run=services.dry_run)
+    log.info("send claimed", draft=round_row["mailjet_draft_id"], dry_run=ctx.dry_run)
     failpoint("after_claim")
-    if services.dry_run:
-        MAILJET_SENDS.labels("dry_run").inc()
+    if ctx.dry_run:
+        MAILJET_SENDS.labels("rehearsal" if ctx.is_rehearsal else "dry_run").inc()
         return await record_sent(ctx, campaign_id=None, dry_run=True)
     try:
         await services.mailjet.send_draft(round_row["mailjet_draft_id"])
@@ -189,10 +196,11 @@ async def record_sent(ctx: StageContext, *, campaign_id: int | None, dry_run: bo
                 campaign_id=ctx.campaign["id"], round_id=round_row["id"],
                 detail={"summary": "dry run: Mailjet was not called" if dry_run else f"Mailjet campaign {campaign_id}",
                         "mailjet_campaign_id": campaign_id, **({"note": note} if note else {})})
+    message = (await rehearsal.launch_message(ctx, round_row) if ctx.is_rehearsal else
+               blocks.launch_confirmation(ctx.campaign, round_row, dry_run=dry_run, recipients=round_row["recipient_count"], note=note))
     await outbox.post_in_round_thread(
         ctx.connection, round_id=round_row["id"], key=sent.confirmation_key(round_row["id"]),
-        channel=ctx.campaign["channel"], now=ctx.now,
-        message=blocks.launch_confirmation(ctx.campaign, round_row, dry_run=dry_run, recipients=round_row["recipient_count"], note=note),
+        channel=ctx.campaign["channel"], now=ctx.now, message=message,
     )
     await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
     if not dry_run:
@@ -205,7 +213,7 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
     """Settle a round in `sending` from the draft's status in Mailjet, before anything else."""
     round_row, campaign, services = ctx.round, ctx.campaign, ctx.services
     deadline = round_row["scheduled_at"] + campaign["launch_window"]
-    if services.dry_run and after_error is None:
+    if ctx.dry_run and after_error is None:
         # A dry run that stopped after its claim sent nothing; finish it.
         return await record_sent(ctx, campaign_id=None, dry_run=True, note="completed after a restart")
     try:
@@ -261,7 +269,8 @@ async def mark_failed(ctx: StageContext, reason: str) -> Outcome:
 
 
 async def _close_round(ctx: StageContext, round_row: asyncpg.Record, action: str, reason: str) -> None:
-    await ctx.connection.execute(Q.stage_cancel_pending_presend, round_row["id"], ctx.now, action)
+    if not ctx.is_rehearsal:  # a rehearsal's wrap-up and cleanup still say what they would do
+        await ctx.connection.execute(Q.stage_cancel_pending_presend, round_row["id"], ctx.now, action)
     await audit(ctx.connection, now=ctx.now, actor="system", action=action, campaign_id=ctx.campaign["id"],
                 round_id=round_row["id"], detail={"summary": reason})
     await outbox.post_in_round_thread(

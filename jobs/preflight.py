@@ -39,6 +39,9 @@ class PreflightRefused(Exception):
 async def gather_checks(services: Services, connection: asyncpg.Connection, campaign: asyncpg.Record,
                         round_row: asyncpg.Record, now: datetime) -> tuple[list[checks.Check], str]:
     mailjet = services.mailjet
+    if round_row.get("rehearsal_of") is not None:
+        # A rehearsal checks the real round as it is now: its ledger, instant and bounce override.
+        round_row = await connection.fetchrow(Q.round_by_id, round_row["rehearsal_of"])
     ledger = await connection.fetchval(Q.ledger_count, round_row["id"])
     try:
         mj_list = await mailjet.get_list(round_row["mailjet_list_id"]) if round_row["mailjet_list_id"] else None

@@ -95,7 +95,8 @@ class WorkLoop:
 
 
 class Scheduler:
-    """Owns APScheduler, the LISTEN connection and three loops: planning, stages, outbox.
+    """Owns APScheduler, the LISTEN connection and three loops: planning, stages, outbox,
+    plus the weekly summary's when it is on.
 
     Planning has its own loop so that planning a large list never delays a due stage.
     """
@@ -104,13 +105,15 @@ class Scheduler:
     NextDue = Callable[[], Awaitable[datetime | None]]
 
     def __init__(self, services: Services, *, planning: tuple[Work, NextDue], stages: tuple[Work, NextDue],
-                 outbox: tuple[Work, NextDue]):
+                 outbox: tuple[Work, NextDue], summary: tuple[Work, NextDue] | None = None):
         self.services = services
         self.aps = AsyncIOScheduler(timezone=UTC)
         self.planning = WorkLoop("planning", services, self.aps, *planning)
         self.stages = WorkLoop("stages", services, self.aps, *stages)
         self.outbox = WorkLoop("outbox", services, self.aps, *outbox)
-        self.loops = (self.planning, self.stages, self.outbox)
+        self.loops: tuple[WorkLoop, ...] = (self.planning, self.stages, self.outbox)
+        if summary is not None:  # WEEKLY_SUMMARY; off → no loop
+            self.loops += (WorkLoop("summary", services, self.aps, *summary),)
         self._listener: asyncpg.Connection | None = None
         self._listen_dsn: str | None = None
 

@@ -27,7 +27,7 @@ async def run_prelaunch(ctx: StageContext) -> Outcome:
     approval = await ctx.connection.fetchrow(Q.live_approval, ctx.round["id"])
     late_by = f"{_minutes(ctx.late_by)} min" if ctx.is_late else None
     message = blocks.round_parent(ctx.campaign, ctx.round, frozen=frozen, late_by=late_by, approval=approval,
-                                  dry_run=ctx.services.dry_run)
+                                  dry_run=ctx.dry_run)
     queued = await outbox.post_round_parent(
         ctx.connection, round_id=ctx.round["id"], channel=ctx.campaign["channel"], message=message, now=ctx.now
     )

@@ -131,7 +131,8 @@ async def run_wrapup(ctx: StageContext) -> Outcome:
         return waiting
     if round_row["dry_run"] or not round_row["mailjet_campaign_id"]:
         # Numbers are real or absent: say which, and why.
-        text = (f":test_tube: Wrap-up of {blocks.round_title(campaign, round_row)}: this round was a dry run, "
+        text = (f":test_tube: Wrap-up of {blocks.round_title(campaign, round_row)}: "
+                f"{'this was a rehearsal' if ctx.is_rehearsal else 'this round was a dry run'}, "
                 "so Mailjet sent nothing and there are no numbers to report." if round_row["dry_run"] else
                 f":warning: Wrap-up of {blocks.round_title(campaign, round_row)}: {sent.no_campaign_id_text(round_row)}")
         await outbox.post_in_round_thread(ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:wrapup",

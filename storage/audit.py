@@ -20,4 +20,10 @@ async def audit(
     round_id: int | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
+    if round_id is not None:
+        # A rehearsal's round: its entries say so, so `/campaign log` never mistakes them for the real round's.
+        rehearsal_id = await connection.fetchval(Q.round_rehearsal_id, round_id)
+        if rehearsal_id is not None:
+            action = f"rehearsal: {action}"
+            detail = {**(detail or {}), "rehearsal": rehearsal_id}
     await connection.execute(Q.audit_insert, now, actor, action, campaign_id, round_id, detail or {})

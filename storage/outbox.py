@@ -37,6 +37,27 @@ def parent_key(round_id: int) -> str:
     return f"round:{round_id}:parent"
 
 
+def rehearsal_key(rehearsal_id: int) -> str:
+    """The top-level post of a rehearsal: every message of its rounds goes into its thread."""
+    return f"rehearsal:{rehearsal_id}:top"
+
+
+REHEARSAL_NOTE = ":performing_arts: _Rehearsal: dry run on a compressed timeline. Nothing is sent, nothing in Mailjet " \
+                 "changes, and the real round, its messages and approvals are untouched._"
+
+
+def as_rehearsal(message: SlackMessage) -> SlackMessage:
+    """A stage's message as the rehearsal shows it: `"rehearsal": true` in its metadata, no
+    buttons (a rehearsal has no controls), never broadcast, and a line saying what it is."""
+    metadata = None
+    if message.metadata is not None:
+        metadata = {**message.metadata, "event_payload": {**message.metadata.get("event_payload", {}), "rehearsal": True}}
+    blocks = [b for b in message.blocks if b.get("type") != "actions"]
+    if blocks:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": REHEARSAL_NOTE}]})
+    return SlackMessage(text=f"[Rehearsal] {message.text}", blocks=blocks, metadata=metadata, reply_broadcast=False)
+
+
 async def enqueue(
     connection: asyncpg.Connection,
     *,
@@ -49,7 +70,15 @@ async def enqueue(
     thread_key: str | None = None,
     target_key: str | None = None,
 ) -> bool:
-    """Queue one message; False if a message with this key was queued before (idempotent)."""
+    """Queue one message; False if a message with this key was queued before (idempotent).
+
+    A message of a rehearsal's round goes into the rehearsal's thread, marked as such.
+    """
+    if round_id is not None:
+        rehearsal_id = await connection.fetchval(Q.round_rehearsal_id, round_id)
+        if rehearsal_id is not None:
+            message = as_rehearsal(message)
+            thread_key = rehearsal_key(rehearsal_id) if kind == "post" else thread_key
     row = await connection.fetchrow(
         Q.outbox_enqueue, key, round_id, channel, kind, thread_key, target_key, message.payload(), now
     )
@@ -82,6 +111,16 @@ async def upload_in_round_thread(
     thread = parent_key(round_id) if await round_has_parent(connection, round_id) else None
     payload = {"text": comment, "filename": filename, "title": title, "content_b64": base64.b64encode(content).decode()}
     row = await connection.fetchrow(Q.outbox_enqueue, key, round_id, channel, "upload", thread, None, payload, now)
+    return row is not None
+
+
+async def upload(
+    connection: asyncpg.Connection, *, key: str, channel: str, thread_key: str | None, filename: str, title: str,
+    content: bytes, comment: str, now: datetime,
+) -> bool:
+    """A file uploaded into the thread of the outbox message `thread_key` (the weekly summary's chart)."""
+    payload = {"text": comment, "filename": filename, "title": title, "content_b64": base64.b64encode(content).decode()}
+    row = await connection.fetchrow(Q.outbox_enqueue, key, None, channel, "upload", thread_key, None, payload, now)
     return row is not None
 
 

@@ -15,7 +15,7 @@ from bot.schedule import DEFAULT_OFFSETS
 
 SPEC_SUBCOMMANDS = (
     "help", "list", "status", "new", "preflight", "approve", "hold", "resume", "cancel",
-    "reschedule", "report", "cleanup", "log", "freeze", "unfreeze",
+    "reschedule", "report", "cleanup", "log", "freeze", "unfreeze", "rehearse",
 )
 NAME = "Client Letter Automation"
 
@@ -61,6 +61,8 @@ class TestSubcommands:
             (f'log "{NAME}"', Command("log", name=NAME, page=1)),
             ("log Spring 3", Command("log", name="Spring", page=3)),
             ("new", Command("new")),
+            (f"rehearse “{NAME}”", Command("rehearse", name=NAME)),
+            ("REHEARSE Spring", Command("rehearse", name="Spring")),
         ],
     )
     def test_parses(self, text, expected):
@@ -217,6 +219,9 @@ MALFORMED = [
     ("status " + "x" * 81, "status", "at most 80 characters"),
     ("status name=x", "status", "looks like an option"),
     ("help me", "help", "unexpected `me`"),
+    ("rehearse", "rehearse", "the campaign name is missing"),
+    ("rehearse Spring 2", "rehearse", "unexpected `2`"),
+    ("rehearse Client Letter Automation", "rehearse", "unexpected `Letter Automation`"),
     ("list all", "list", "unexpected `all`"),
     ("unfreeze now", "unfreeze", "unexpected `now`"),
     ("approve Spring", "approve", "the round number is missing"),
@@ -407,6 +412,7 @@ class TestHelp:
             "/campaign cancel <name> <round> [reason…]", "/campaign reschedule <name> <round> <ISO datetime>",
             "/campaign report <name> [<round>]", "/campaign cleanup <name> <round>",
             "/campaign log <name>", "/campaign freeze [reason…]", "/campaign unfreeze",
+            "/campaign rehearse <name>",
         ):
             assert form in text, form
         assert "Client Letter Automation" in text

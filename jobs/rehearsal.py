@@ -1,0 +1,174 @@
+"""`/campaign rehearse <name>`: a dress rehearsal of every unsent round (PRODUCT.md section 8.1).
+
+Starting one copies the campaign's unsent rounds into rows that belong to the rehearsal
+(campaign_id NULL, rehearsal_of = the real round) and gives each copy the six stage runs on
+a compressed timeline (bot/rehearsal.py). From there the ordinary engine claims and runs
+them with the ordinary executors. What makes it a rehearsal:
+
+- `StageContext.is_rehearsal` / `dry_run`: the launch never calls Mailjet, claims the copy
+  with its own guard (no approval needed: it reports what approval the real round still
+  needs) and, when the gate would stop the real round, says so at once instead of waiting
+  for the window to close;
+- pre-flight checks the real round (ledger, instant, previous round) against Mailjet now;
+- storage/outbox.py routes every message of a copy into the rehearsal's thread with
+  `"rehearsal": true` in its metadata and without buttons; storage/audit.py prefixes its
+  audit entries with "rehearsal:";
+- every write lands on the copy: the real rounds, their stage runs, approvals, pre-flight
+  runs and messages are never touched, and Mailjet is only read.
+
+`after_stage` (wired into the engine) posts a note for a stage that did nothing, and, once
+the last stage run of the rehearsal is final, closes it: a summary in the thread, the top
+post updated, the audit entry. A row lock on the rehearsal serialises that check between
+replicas, so it happens exactly once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from bot import rehearsal as rules
+from bot.checks import FAIL
+from bot.controls import Refused
+from bot.logs import get_logger
+from bot.services import Services
+from handlers import blocks
+from handlers import rehearsal_blocks as rb
+from jobs.engine import Outcome, StageContext
+from storage import outbox
+from storage.audit import audit
+from storage.queries import Q
+
+log = get_logger(__name__)
+
+FINAL_SENT = ("sent", "reported", "cleaned")
+
+
+class RehearsalRefused(Refused):
+    """The rehearsal cannot start; the message says why. Nothing was started."""
+
+
+async def start_rehearsal(services: Services, campaign: asyncpg.Record, user: str) -> str:
+    """Start a rehearsal of `campaign` in one transaction; the reply for the user."""
+    now = services.clock.now()
+    async with services.pool.acquire() as connection, connection.transaction():
+        campaign = await connection.fetchrow(Q.campaign_lock, campaign["id"])
+        running = await connection.fetchrow(Q.rehearsal_running, campaign["id"])
+        real_rounds = [r for r in await connection.fetch(Q.rounds_of_campaign, campaign["id"]) if r["state"] in rules.UNSENT]
+        why_not = rules.refusal(planning_state=campaign["planning_state"], unsent=len(real_rounds),
+                                running_since=running["started_at"] if running else None)
+        if why_not:
+            raise RehearsalRefused(f"*{campaign['name']}* cannot be rehearsed: {why_not}. Nothing was started.")
+        rehearsal = await connection.fetchrow(Q.rehearsal_insert, campaign["id"], campaign["channel"], user, now)
+        if rehearsal is None:  # the unique index: another rehearsal started in between
+            raise RehearsalRefused(f"*{campaign['name']}* cannot be rehearsed: a rehearsal of it is already running. "
+                                   "Nothing was started.")
+        timeline = rules.compress([(r["number"], r["scheduled_at"]) for r in real_rounds],
+                                  rules.offsets_from_seconds(campaign["offsets"]), start=now)
+        by_number = {r["number"]: r for r in real_rounds}
+        copies = []
+        for planned in timeline:
+            copy = await connection.fetchrow(Q.rehearsal_round_insert, rehearsal["id"], by_number[planned.number]["id"],
+                                             planned.at, now)
+            await connection.execute(Q.stage_runs_insert, copy["id"], list(planned.stages),
+                                     [planned.stages[stage] for stage in planned.stages])
+            copies.append({**dict(copy), "real_scheduled_at": planned.real_at})
+        await audit(connection, now=now, actor=user, action="rehearsal started", campaign_id=campaign["id"],
+                    detail={"summary": f"rehearsal {rehearsal['id']} of round {', '.join(str(c['number']) for c in copies)}",
+                            "rehearsal": rehearsal["id"], "rounds": [c["number"] for c in copies],
+                            "ends_at": max(p.ends_at for p in timeline).isoformat()})
+        await outbox.enqueue(connection, key=outbox.rehearsal_key(rehearsal["id"]), channel=campaign["channel"], now=now,
+                             message=rb.top_post(campaign, copies, started_by=user, live=not services.dry_run))
+    log.info("rehearsal started", campaign=campaign["name"], rehearsal=rehearsal["id"], rounds=len(copies))
+    numbers = ", ".join(str(c["number"]) for c in copies)
+    return (f":performing_arts: Rehearsal of *{campaign['name']}* started: every stage of round {numbers}, in dry run, "
+            f"over about two minutes. Follow it in the thread of \"Rehearsal of {campaign['name']}\" in the channel. "
+            "Nothing is sent and the real rounds are not touched.")
+
+
+async def real_round(ctx: StageContext) -> asyncpg.Record:
+    return await ctx.connection.fetchrow(Q.round_by_id, ctx.round["rehearsal_of"])
+
+
+async def launch_message(ctx: StageContext, round_row: asyncpg.Record) -> outbox.SlackMessage:
+    """What the rehearsal's launch reports once its (dry) claim went through."""
+    real = await real_round(ctx)
+    approval = await ctx.connection.fetchrow(Q.live_approval, real["id"])
+    return rb.launch_would_send(ctx.campaign, round_row, real, approval, live=not ctx.services.dry_run)
+
+
+async def would_not_send(ctx: StageContext, reason: str) -> Outcome:
+    """The real launch would wait (held, frozen, blocked…): the rehearsal says so now and ends
+    the copy as missed, which is what the real round becomes if nothing changes."""
+    real = await real_round(ctx)
+    current = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
+    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], "missed", ctx.now,
+                                              f"The rehearsal's launch would not send: {reason}.")
+    await audit(ctx.connection, now=ctx.now, actor="system", action="launch would not send", campaign_id=ctx.campaign["id"],
+                round_id=round_row["id"], detail={"summary": reason})
+    await outbox.post_in_round_thread(
+        ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:launch:rehearsal",
+        channel=ctx.campaign["channel"], now=ctx.now,
+        message=blocks.thread_note(ctx.campaign, round_row, "launch", rb.launch_would_not_send(ctx.campaign, round_row, real, reason)),
+    )
+    return Outcome.done(would_send=False, reason=reason)
+
+
+async def after_stage(ctx: StageContext, state: str, result: dict[str, Any]) -> None:
+    """The engine's hook, in the stage's transaction after its outcome is recorded."""
+    if not ctx.is_rehearsal:
+        return
+    if state in ("skipped", "not_implemented"):
+        round_row = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
+        stage = ctx.run["stage"]
+        text = rb.stage_note(ctx.campaign, round_row, stage, str(result.get("reason") or state),
+                             soft_bounce_threshold=ctx.services.settings.SOFT_BOUNCE_THRESHOLD)
+        await outbox.post_in_round_thread(ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:{stage}:rehearsal",
+                                          channel=ctx.campaign["channel"], now=ctx.now,
+                                          message=blocks.thread_note(ctx.campaign, round_row, stage, text))
+    await finish_if_done(ctx.services, ctx.connection, ctx.round["rehearsal_id"], ctx.campaign, ctx.now)
+
+
+async def finish_if_done(services: Services, connection: asyncpg.Connection, rehearsal_id: int,
+                         campaign: asyncpg.Record, now: datetime) -> bool:
+    """Close the rehearsal once none of its stage runs is pending. True if this call closed it."""
+    rehearsal = await connection.fetchrow(Q.rehearsal_lock, rehearsal_id)  # serialises replicas' last stages
+    if rehearsal is None or rehearsal["state"] != "running":
+        return False
+    if await connection.fetchval(Q.rehearsal_pending_stages, rehearsal_id):
+        return False
+    rounds = await connection.fetch(Q.rehearsal_rounds, rehearsal_id)
+    items = []
+    for r in rounds:
+        if r["state"] in rules.UNSENT:  # a stage gave up before the launch: the copy ends here
+            await connection.execute(Q.round_transition, r["id"], r["state"], "cancelled", now, "the rehearsal ended")
+        failing = [f"{c['label']}: {c['reason']}" for c in (r["preflight_checks"] or []) if c["status"] == FAIL]
+        would_send = r["state"] in FINAL_SENT
+        items.append({
+            "round": r["number"], "real_at": r["real_scheduled_at"], "preflight_passed": r["preflight_passed"],
+            "failing": failing, "would_send": would_send, "recipients": r["recipient_count"],
+            "why_not": None if would_send else _why_not(r),
+        })
+    stored = [{**item, "real_at": item["real_at"].isoformat()} for item in items]
+    await connection.execute(Q.rehearsal_finish, rehearsal_id, now, {"rounds": stored})
+    verdict = rb.verdict(items)
+    await audit(connection, now=now, actor="system", action="rehearsal finished", campaign_id=campaign["id"],
+                detail={"summary": f"rehearsal {rehearsal_id}: {verdict}", "rehearsal": rehearsal_id, "rounds": stored})
+    key = outbox.rehearsal_key(rehearsal_id)
+    await outbox.enqueue(connection, key=f"rehearsal:{rehearsal_id}:summary", channel=rehearsal["channel"], now=now,
+                         thread_key=key, message=rb.summary(campaign, items, now))
+    copies = [{**dict(r), "real_scheduled_at": r["real_scheduled_at"]} for r in rounds]
+    await outbox.enqueue(connection, key=f"{key}:finished", channel=rehearsal["channel"], now=now, kind="update", target_key=key,
+                         message=rb.top_post(campaign, copies, started_by=rehearsal["started_by"], live=not services.dry_run,
+                                             finished={"at": now, "verdict": verdict}))
+    log.info("rehearsal finished", rehearsal=rehearsal_id, verdict=verdict)
+    return True
+
+
+def _why_not(round_row: asyncpg.Record) -> str:
+    detail = (round_row["outcome_detail"] or "").removeprefix("The rehearsal's launch would not send: ").rstrip(".")
+    if round_row["state"] == "missed":
+        return detail or "its launch window closed"
+    return f"the rehearsal stopped with the copy {round_row['state']}" + (f" ({detail})" if detail else "")
