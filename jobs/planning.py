@@ -99,7 +99,9 @@ class Planner:
                 records=[(campaign_id, c.contact_id, c.email, c.excluded) for c in page],
             )
         async with connection.transaction():
-            await connection.execute(Q.ledger_write, campaign_id, campaign["round_count"])
+            now = self.services.clock.now()
+            await connection.execute(Q.ledger_write, campaign_id, campaign["round_count"], now)
+            revalidated = await connection.fetchval(Q.campaign_count_revalidated, campaign_id, now)
             counts = await connection.fetch(Q.ledger_round_counts, campaign_id)
             empty = [c["number"] for c in counts if not c["recipient_count"]]
             if empty:
@@ -108,7 +110,7 @@ class Planner:
                     f"{eligible} eligible contacts cannot fill {campaign['round_count']} rounds "
                     f"(round {', '.join(map(str, empty))} would be empty); plan fewer rounds"
                 )
-        log.info("ledger written", rounds={c["number"]: c["recipient_count"] for c in counts})
+        log.info("ledger written", rounds={c["number"]: c["recipient_count"] for c in counts}, revalidated=revalidated)
 
     async def _ensure_list(self, connection: asyncpg.Connection, campaign: asyncpg.Record, round_row: asyncpg.Record) -> asyncpg.Record:
         mailjet, clock = self.services.mailjet, self.services.clock
@@ -170,7 +172,8 @@ class Planner:
         await connection.execute(Q.campaign_planned, campaign["id"], now)
         campaign = await connection.fetchrow(Q.campaign_by_id, campaign["id"])
         await audit(connection, now=now, actor="system", action="campaign planned", campaign_id=campaign["id"],
-                    detail={"summary": f"{eligible} recipients in {len(rounds)} rounds", "eligible": eligible,
+                    detail={"summary": f"{blocks.plural(eligible, 'recipient')} in {blocks.plural(len(rounds), 'round')}",
+                            "eligible": eligible, "revalidated": campaign["revalidated_contacts"] or 0,
                             "rounds": {r["number"]: r["recipient_count"] for r in rounds}, "ledger_rows": counts["eligible"]})
         await outbox.enqueue(connection, key=f"campaign:{campaign['id']}:planned", channel=campaign["channel"],
                              message=blocks.campaign_planned(campaign, rounds), now=now)
