@@ -33,8 +33,10 @@ def parse_code(text: str) -> str | None:
     cleaned = (text or "").strip()
     if cleaned.lower() == NONE:
         return None
-    country, _, subdivision = cleaned.partition("-")
+    country, hyphen, subdivision = cleaned.partition("-")
     country = country.upper()
+    if hyphen and not subdivision:
+        raise CalendarError(f"`{cleaned}` names no subdivision after the hyphen: {HOW_TO_WRITE}")
     supported = _supported()
     if not country or country not in supported:
         raise CalendarError(f"`{cleaned}` is not a holiday calendar: {HOW_TO_WRITE}")
