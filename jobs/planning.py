@@ -99,9 +99,7 @@ class Planner:
                 records=[(campaign_id, c.contact_id, c.email, c.excluded) for c in page],
             )
         async with connection.transaction():
-            now = self.services.clock.now()
-            await connection.execute(Q.ledger_write, campaign_id, campaign["round_count"], now)
-            revalidated = await connection.fetchval(Q.campaign_count_revalidated, campaign_id, now)
+            await connection.execute(Q.ledger_write, campaign_id, campaign["round_count"], self.services.clock.now())
             counts = await connection.fetch(Q.ledger_round_counts, campaign_id)
             empty = [c["number"] for c in counts if not c["recipient_count"]]
             if empty:
@@ -110,7 +108,7 @@ class Planner:
                     f"{eligible} eligible contacts cannot fill {campaign['round_count']} rounds "
                     f"(round {', '.join(map(str, empty))} would be empty); plan fewer rounds"
                 )
-        log.info("ledger written", rounds={c["number"]: c["recipient_count"] for c in counts}, revalidated=revalidated)
+        log.info("ledger written", rounds={c["number"]: c["recipient_count"] for c in counts})
 
     async def _ensure_list(self, connection: asyncpg.Connection, campaign: asyncpg.Record, round_row: asyncpg.Record) -> asyncpg.Record:
         mailjet, clock = self.services.mailjet, self.services.clock
@@ -163,6 +161,8 @@ class Planner:
         counts = await connection.fetchrow(Q.planning_counts, campaign["id"])
         eligible = sum(r["recipient_count"] or 0 for r in rounds)
         await connection.execute(Q.campaign_ledger_written, campaign["id"], now, eligible, max(counts["members"] - eligible, 0))
+        # On the lock's connection: the campaign row is ours (an UPDATE elsewhere would wait on it).
+        await connection.execute(Q.campaign_count_revalidated, campaign["id"], now)
         await connection.execute(Q.planning_stage_clear, campaign["id"])
         await connection.execute(Q.planning_contacts_clear, campaign["id"])
         await connection.execute(

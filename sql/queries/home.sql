@@ -91,13 +91,15 @@ LIMIT $2;
 
 -- name: home_recent_alerts
 -- The latest audit entries that are alerts (missed, failed, pre-flight failed, stage errors,
--- planning errors, lapsed approvals) since $1, newest first; $2 = how many rows.
+-- planning errors, lapsed approvals) since $1, newest first, not of archived campaigns;
+-- $2 = how many rows.
 SELECT a.id, a.at, a.actor, a.action, a.detail, a.campaign_id, a.round_id,
        c.name AS campaign_name, r.number AS round_number
 FROM audit_log a
 LEFT JOIN campaigns c ON c.id = a.campaign_id
 LEFT JOIN rounds r ON r.id = a.round_id
 WHERE a.at >= $1
+  AND c.archived_at IS NULL
   AND (a.action IN ('round missed', 'round failed', 'preflight failed', 'planning error', 'approval lapsed')
        OR a.action LIKE 'stage % error')
 ORDER BY a.id DESC

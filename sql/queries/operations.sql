@@ -8,7 +8,8 @@ RETURNING *;
 
 -- name: campaign_count_revalidated
 -- How many of the campaign's ledger contacts came back after their soft-bounce revalidation
--- date ($2 = now): suppressed on paper, but no longer in force.
+-- date ($2 = now): suppressed on paper, but no longer in force. Run at the end of planning, on
+-- the connection that holds the campaign's row lock.
 UPDATE campaigns c SET revalidated_contacts = (
     SELECT count(*) FROM recipients x JOIN suppressions s ON s.contact_id = x.contact_id
     WHERE x.campaign_id = c.id AND s.active AND NOT suppression_in_force(s, $2))
