@@ -8,9 +8,14 @@ changed. The rules themselves are pure functions in bot/operations.py.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
 from bot import operations
 from bot.commands import CommandError
-from bot.controls import Refused, find_round
+from bot.controls import Refused, Target, find_round
 from bot.mailjet import DRAFT_STATUS, MailjetError
 from bot.operations import resolve_refusal
 from bot.services import Services
@@ -54,7 +59,7 @@ async def resolve(invocation: Invocation) -> Reply:
     return Reply(await _resolve_not_sent(services, target, user, reason))
 
 
-async def _resolve_sent(services: Services, target, user: str, reason: str | None, draft: dict) -> str:
+async def _resolve_sent(services: Services, target: Target, user: str, reason: str | None, draft: dict[str, Any]) -> str:
     campaign, round_row = target.campaign, target.round
     draft_id = round_row["mailjet_draft_id"]
     mailjet_campaign = int(draft.get("CampaignID") or 0)
@@ -89,7 +94,7 @@ async def _resolve_sent(services: Services, target, user: str, reason: str | Non
             f"{mailjet_campaign}); the early look, wrap-up and list cleanup follow.")
 
 
-async def _resolve_not_sent(services: Services, target, user: str, reason: str | None) -> str:
+async def _resolve_not_sent(services: Services, target: Target, user: str, reason: str | None) -> str:
     campaign, round_row = target.campaign, target.round
     now = services.clock.now()
     detail = (f"Resolved as not sent by <@{user}> after checking Mailjet" + (f": {reason}" if reason else "")
@@ -106,7 +111,8 @@ async def _resolve_not_sent(services: Services, target, user: str, reason: str |
     return f"Round {round_row['number']} of *{campaign['name']}* is closed as not sent."
 
 
-async def _announce(connection, services: Services, campaign, round_row, now, text: str) -> None:
+async def _announce(connection: asyncpg.Connection, services: Services, campaign: asyncpg.Record,
+                    round_row: asyncpg.Record, now: datetime, text: str) -> None:
     await outbox.post_in_round_thread(
         connection, round_id=round_row["id"], key=f"round:{round_row['id']}:resolved", channel=campaign["channel"],
         now=now, message=blocks.thread_note(campaign, round_row, "launch", text),
