@@ -5,14 +5,15 @@ against Mailjet (jobs/planning.py) picks it up from there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
 
 from bot.commands import CommandError, NewCampaign
 from bot.mailjet import MailjetError, MailjetNotFound
-from bot.schedule import PlannedInstant, ScheduleError, format_instant, planner_instants, validate_offsets
+from bot.holiday_calendar import holiday_name
+from bot.schedule import PlannedInstant, ScheduleError, SkippedDay, format_instant, planner_instants, validate_offsets
 from bot.services import Services
 from jobs.planning import round_list_name
 from storage.audit import audit
@@ -23,9 +24,15 @@ from storage.queries import Q
 class CreatedCampaign:
     campaign: asyncpg.Record
     rounds: list[asyncpg.Record]
+    skipped: list[SkippedDay] = field(default_factory=list)   # public holidays planning passed over
+
+    def skipped_rows(self) -> list[dict[str, str]]:
+        return [{"date": s.day.isoformat(), "name": s.name} for s in self.skipped]
 
 
-def round_instants(new: NewCampaign, now: datetime) -> list[PlannedInstant]:
+def round_instants(new: NewCampaign, now: datetime, skipped: list[SkippedDay] | None = None) -> list[PlannedInstant]:
+    """Each round's instant: `at=` as given, else the planner's, never on a public holiday of
+    the campaign's calendar (each holiday passed over is appended to `skipped`)."""
     if new.at:
         past = [i for i in new.at if i <= now]
         if past:
@@ -37,7 +44,9 @@ def round_instants(new: NewCampaign, now: datetime) -> list[PlannedInstant]:
     if start < today:
         raise CommandError(f"start={start.isoformat()} is in the past (today is {today.isoformat()} in {new.zone.key})", "new")
     try:
-        return planner_instants(rounds=new.rounds, start=start, days=new.days, at=new.send_time, zone=new.zone, now=now)
+        return planner_instants(rounds=new.rounds, start=start, days=new.days, at=new.send_time, zone=new.zone, now=now,
+                                holiday_of=(lambda day: holiday_name(day, new.holidays)) if new.holidays else None,
+                                skipped=skipped)
     except ScheduleError as exc:
         raise CommandError(str(exc), "new") from None
 
@@ -75,7 +84,8 @@ async def create_campaign(services: Services, new: NewCampaign, user_id: str) ->
     async with services.pool.acquire() as connection:
         if await connection.fetchrow(Q.campaign_by_name, new.name):
             raise CommandError(f"a campaign named `{new.name}` already exists", "new")
-    instants = round_instants(new, now)
+    skipped: list[SkippedDay] = []
+    instants = round_instants(new, now, skipped)
     try:
         await _check_mailjet(services, new)
     except MailjetError as exc:
@@ -93,9 +103,12 @@ async def create_campaign(services: Services, new: NewCampaign, user_id: str) ->
             Q.rounds_insert, campaign["id"], list(range(1, new.rounds + 1)),
             [i.at.astimezone(UTC) for i in instants], [i.source for i in instants], now,
         )
+        skips = [{"date": s.day.isoformat(), "name": s.name} for s in skipped]
+        campaign = await connection.fetchrow(Q.campaign_set_holidays, campaign["id"], new.holidays, skips)
         rounds = await connection.fetch(Q.rounds_of_campaign, campaign["id"])
         await audit(connection, now=now, actor=user_id, action="campaign created", campaign_id=campaign["id"],
                     detail={"summary": f"{new.rounds} rounds from list {new.list_id}, template draft {new.draft_id}",
                             "instants": [i.at.isoformat() for i in instants], "approval": new.approval,
-                            "window_seconds": int(new.window.total_seconds()), "offsets": offsets})
-    return CreatedCampaign(campaign, list(rounds))
+                            "window_seconds": int(new.window.total_seconds()), "offsets": offsets,
+                            "holidays": new.holidays or "none", "holidays_skipped": skips})
+    return CreatedCampaign(campaign, list(rounds), skipped)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import urlparse
 
@@ -145,6 +146,16 @@ def timing(*, in_future: bool, planner_chose: bool, on_allowed_slot: bool, shown
     if planner_chose and not on_allowed_slot:
         return Check("timing", label, FAIL, f"{shown} is not on an allowed day and time of this campaign")
     return Check("timing", label, PASS, shown + ("" if planner_chose else " (given explicitly)"))
+
+
+def holiday(name: str | None, calendar: str, day: date) -> Check:
+    """A send instant on a public holiday of the campaign's calendar warns; it never blocks
+    (planning never picks one, so only an explicit instant lands here)."""
+    label = "Public holiday"
+    if name:
+        return Check("holiday", label, WARN, f"{day:%a} {day.day} {day:%b %Y} is {name} ({calendar}): "
+                                             "the round still goes out then unless it is rescheduled")
+    return Check("holiday", label, PASS, f"{day:%a} {day.day} {day:%b %Y} is not a public holiday ({calendar})")
 
 
 def content_hash(draft: dict[str, Any] | None, content: dict[str, Any] | None) -> str:

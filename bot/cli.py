@@ -1,4 +1,4 @@
-"""`campaign-bot`: run, migrate, check, demo.
+"""`campaign-bot`: run, migrate, check, demo, and `--version`.
 
 Configuration problems stop any command with one line per problem and exit code 2, never
 a traceback.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from importlib import metadata
 
 from bot.config import ConfigurationError, Settings, exit_with_problems, load_settings
 from bot.logs import configure_logging
@@ -68,8 +69,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(keep_running=args.keep_running, speed=args.speed))
 
 
+def package_version() -> str:
+    """The version of the installed distribution (pyproject's `version`), as pip sees it."""
+    try:
+        return metadata.version("campaign-bot")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed; run pip install .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="campaign-bot", description="Slack-first multi-round Mailjet campaigns.")
+    parser.add_argument("--version", action="version", version=f"campaign-bot {package_version()}",
+                        help="print the installed package's version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the bot: Slack Socket Mode, scheduler, outbox, HTTP").set_defaults(func=cmd_run)
     sub.add_parser("migrate", help="apply database migrations and exit").set_defaults(func=cmd_migrate)

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot import schedule
+from bot import holiday_calendar, schedule
 from bot.schedule import ScheduleError
+
+DEFAULT_HOLIDAYS = "GB-ENG"   # PRODUCT.md section 9; the running bot passes DEFAULT_HOLIDAYS
 
 USAGE: dict[str, str] = {
     "help": "/campaign help",
@@ -23,7 +25,7 @@ USAGE: dict[str, str] = {
         "/campaign new <name> list=<id> draft=<id> [rounds=3] [start=YYYY-MM-DD] [days=tue,thu] "
         "[time=09:15] [tz=Europe/London] [at=<ISO>,<ISO>,…] "
         "[offsets=prelaunch:-21h,preflight:-3h15m,warning:-15m,wrapup:+2h,cleanup:+24h] "
-        "[window=2h] [approval=required|auto]"
+        "[window=2h] [approval=required|auto] [holidays=GB-ENG|none]"
     ),
     "preflight": "/campaign preflight <name> <round>",
     "approve": "/campaign approve <name> <round>",
@@ -37,6 +39,10 @@ USAGE: dict[str, str] = {
     "freeze": "/campaign freeze [reason…]",
     "unfreeze": "/campaign unfreeze",
     "rehearse": "/campaign rehearse <name>",
+    "resolve": "/campaign resolve <name> <round> sent|not-sent [reason…]",
+    "suppression": "/campaign suppression <email>",
+    "unsuppress": "/campaign unsuppress <email> [reason…]",
+    "archive": "/campaign archive <name>",
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -57,6 +63,10 @@ DESCRIPTIONS: dict[str, str] = {
     "unfreeze": "allow sends again (admins)",
     "rehearse": "a dress rehearsal: every stage of every unsent round, in dry-run, on a compressed timeline, "
                 "in one thread of its own",
+    "resolve": "settle a failed round after checking Mailjet: sent (wrap-up and cleanup follow) or not-sent (admins)",
+    "suppression": "a contact's suppression: reasons, counts, dates, revalidation, lifted or not",
+    "unsuppress": "lift a suppression; future planning includes the contact again (approvers)",
+    "archive": "hide a campaign with no unsent round from list and the Home tab (admins)",
 }
 
 NAME_HINT = 'Quote a name with spaces: "Client Letter Automation".'
@@ -93,6 +103,7 @@ class NewCampaign:
     offsets: dict[str, timedelta]
     window: timedelta
     approval: str
+    holidays: str | None = None   # public-holiday calendar code (GB-ENG, US…), None: none
 
 
 @dataclass(frozen=True)
@@ -167,7 +178,7 @@ def _no_more(tokens: list[str], subcommand: str) -> None:
         raise CommandError(f"unexpected `{' '.join(tokens)}`. {NAME_HINT}", subcommand)
 
 
-def parse(text: str, *, default_timezone: str = "Europe/London") -> Command:
+def parse(text: str, *, default_timezone: str = "Europe/London", default_holidays: str = DEFAULT_HOLIDAYS) -> Command:
     try:
         tokens = tokenize(text or "")
     except CommandError as exc:
@@ -182,7 +193,7 @@ def parse(text: str, *, default_timezone: str = "Europe/London") -> Command:
     if sub not in USAGE:
         raise CommandError(f"`{tokens[0]}` is not a /campaign subcommand")
     if sub == "new":
-        return _parse_new(sub, rest, default_timezone)
+        return _parse_new(sub, rest, default_timezone, default_holidays)
     return _PARSERS[sub](sub, rest)
 
 
@@ -256,7 +267,7 @@ def _parse_freeze(sub: str, rest: list[str]) -> Command:
     return Command(sub, reason=" ".join(rest) or None)
 
 
-_NEW_KEYS = ("list", "draft", "rounds", "start", "days", "time", "tz", "at", "offsets", "window", "approval")
+_NEW_KEYS = ("list", "draft", "rounds", "start", "days", "time", "tz", "at", "offsets", "window", "approval", "holidays")
 
 
 def _positive_id(key: str, value: str) -> int:
@@ -265,7 +276,7 @@ def _positive_id(key: str, value: str) -> int:
     return int(value)
 
 
-def _parse_new(sub: str, rest: list[str], default_timezone: str) -> Command:
+def _parse_new(sub: str, rest: list[str], default_timezone: str, default_holidays: str = DEFAULT_HOLIDAYS) -> Command:
     if not rest:
         return Command(sub)  # no arguments: the modal
     name = _name(rest, sub)
@@ -286,6 +297,7 @@ def _parse_new(sub: str, rest: list[str], default_timezone: str) -> Command:
         if required not in options:
             raise CommandError(f"`{required}=` is required", sub)
     options.setdefault("tz", default_timezone)
+    options.setdefault("holidays", default_holidays)
     try:
         new = _build_new(name, options)
     except ScheduleError as exc:
@@ -328,6 +340,10 @@ def _build_new(name: str, options: dict[str, str]) -> NewCampaign:
     approval = options.get("approval", "required").lower()
     if approval not in ("required", "auto"):
         raise ScheduleError(f"approval= must be required or auto, got `{options['approval']}`")
+    try:
+        calendar = holiday_calendar.parse_code(options.get("holidays", DEFAULT_HOLIDAYS))
+    except holiday_calendar.CalendarError as exc:
+        raise ScheduleError(f"holidays= {exc}") from None
     return NewCampaign(
         name=name,
         list_id=_positive_id("list", options["list"]),
@@ -341,7 +357,54 @@ def _build_new(name: str, options: dict[str, str]) -> NewCampaign:
         offsets=offsets,
         window=window,
         approval=approval,
+        holidays=calendar,
     )
+
+
+_EMAIL = re.compile(r"[^@\s<>|,;]+@[^@\s<>|,;]+\.[^@\s<>|,;.]+")
+_SLACK_MAILTO = re.compile(r"^<mailto:([^|>]+)(?:\|[^>]*)?>$")
+
+
+def _email(tokens: list[str], subcommand: str) -> str:
+    """One email address; Slack's `<mailto:a@b.c|a@b.c>` form is unwrapped."""
+    if not tokens:
+        raise CommandError("the email address is missing", subcommand)
+    text = tokens[0].strip()
+    mailto = _SLACK_MAILTO.match(text)
+    if mailto:
+        text = mailto.group(1)
+    if len(text) > 254 or not _EMAIL.fullmatch(text):
+        raise CommandError(f"`{text}` is not an email address (for example jane@example.com)", subcommand)
+    return text.lower()
+
+
+def _parse_suppression(sub: str, rest: list[str]) -> Command:
+    email = _email(rest, sub)
+    _no_more(rest[1:], sub)
+    return Command(sub, extra={"email": email})
+
+
+def _parse_unsuppress(sub: str, rest: list[str]) -> Command:
+    email = _email(rest, sub)
+    return Command(sub, reason=" ".join(rest[1:]) or None, extra={"email": email})
+
+
+RESOLUTIONS = ("sent", "not-sent")
+
+
+def _parse_resolve(sub: str, rest: list[str]) -> Command:
+    name = _name(rest, sub)
+    if len(rest) < 2:
+        raise CommandError("the round number is missing", sub)
+    number = _round_number(rest[1], sub)
+    if len(rest) < 3:
+        raise CommandError("say whether the round went out: sent or not-sent", sub)
+    outcome = rest[2].lower().replace("_", "-")
+    if outcome == "notsent":
+        outcome = "not-sent"
+    if outcome not in RESOLUTIONS:
+        raise CommandError(f"`{rest[2]}` is neither sent nor not-sent", sub)
+    return Command(sub, name=name, round=number, reason=" ".join(rest[3:]) or None, extra={"outcome": outcome})
 
 
 _PARSERS = {
@@ -360,6 +423,10 @@ _PARSERS = {
     "reschedule": _parse_reschedule,
     "log": _parse_log,
     "freeze": _parse_freeze,
+    "resolve": _parse_resolve,
+    "suppression": _parse_suppression,
+    "unsuppress": _parse_unsuppress,
+    "archive": _parse_name_only,
 }
 
 

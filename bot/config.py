@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     PORT: int = Field(default=8080, ge=0, le=65535)
     LOG_FORMAT: Literal["console", "json"] | None = None
     WEEKLY_SUMMARY: str = "mon 09:00"
+    # Public-holiday calendar planning avoids (PRODUCT.md section 8.1): a country or subdivision
+    # code of the `holidays` package (GB-ENG, US, FR), or `none`. Stored normalised (GB-ENG).
+    DEFAULT_HOLIDAYS: str = "GB-ENG"
 
     # Operational knobs beyond the spec's table.
     TWO_PERSON_RULE: bool = False
@@ -143,6 +146,16 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"{value!r} is not an IANA time zone (for example Europe/London)") from exc
         return value
+
+    @field_validator("DEFAULT_HOLIDAYS")
+    @classmethod
+    def _known_calendar(cls, value: str) -> str:
+        from bot.holiday_calendar import CalendarError, parse_code
+
+        try:
+            return parse_code(value) or "none"
+        except CalendarError as exc:
+            raise ValueError(str(exc).replace("`", "")) from None
 
     @field_validator("WEEKLY_SUMMARY")
     @classmethod

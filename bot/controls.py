@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from bot.holiday_calendar import holiday_name
 from bot.schedule import STAGES, ScheduleError, format_instant, parse_instant
 from bot.services import Services
 from bot.slack_text import reason as shown
@@ -223,7 +224,18 @@ async def reschedule(services: Services, target: Target, user: str, instant_text
                         key=f"round:{round_row['id']}:reschedule:{now.timestamp()}",
                         text=f":calendar: Rescheduled by <@{user}> from {format_instant(old, campaign['timezone'])} "
                              f"to {format_instant(instant, campaign['timezone'])}.{cleared}")
-    return f"Round {number} of *{campaign['name']}* now sends {format_instant(instant, campaign['timezone'])}."
+    return (f"Round {number} of *{campaign['name']}* now sends {format_instant(instant, campaign['timezone'])}."
+            + holiday_warning(instant, campaign))
+
+
+def holiday_warning(instant: datetime, campaign: asyncpg.Record) -> str:
+    """A note when an instant someone chose falls on a public holiday of the campaign's calendar."""
+    day = instant.astimezone(ZoneInfo(campaign["timezone"])).date()
+    name = holiday_name(day, campaign.get("holidays"))
+    if not name:
+        return ""
+    return (f"\n:warning: {day:%a} {day.day} {day:%b %Y} is a public holiday ({name}, {campaign['holidays']}). "
+            "The round keeps this instant; its pre-flight will warn. Reschedule again to avoid it.")
 
 
 async def set_freeze(services: Services, user: str, *, frozen: bool, reason: str | None) -> str:

@@ -11,7 +11,8 @@ What runs:
   temporary directory;
 * a scripted conversation in the campaign channel, on a compressed timeline, with the channel
   printed as a readable transcript: a second campaign planned days ahead from the same master
-  list, then "Winter Letter" with approvals, a refused click, a live send, the stand-in's outcome
+  list, a third planned across next Christmas (its public holidays skipped and named), then
+  "Winter Letter" with approvals, a refused click, a live send, the stand-in's outcome
   for it, the wrap-up report and chart, the cleanup plan applied (shrinking the other campaign's
   round), a hold and two missed rounds.
 
@@ -654,6 +655,7 @@ class Account:
     contacts: list[int]
     unsubscribed: set[int]
     excluded: set[int]
+    partners_list: int = 0   # a small list of its own, for the holiday-aware campaign
 
 
 def seed_account(mailjet: MailjetStandin) -> Account:
@@ -667,7 +669,9 @@ def seed_account(mailjet: MailjetStandin) -> Account:
     template = mailjet.create_draft(title="Winter letter (template)", subject="Our winter letter",
                                     sender_email=SENDER_EMAIL, sender_name=SENDER_NAME,
                                     html=TEMPLATE_HTML, text=TEMPLATE_TEXT)
-    return Account(SENDER_EMAIL, master, template, contacts, unsubscribed, excluded)
+    partners = mailjet.create_list("Partners")
+    mailjet.add_contacts(partners, 6, start_id=2001, domain="partners.example.com")
+    return Account(SENDER_EMAIL, master, template, contacts, unsubscribed, excluded, partners)
 
 
 @dataclass
@@ -1001,6 +1005,27 @@ def _plan_other_campaign() -> list[Step]:
     ]
 
 
+FESTIVE_CAMPAIGN = "Festive Greetings"
+
+
+def _festive_command(demo: Demo) -> str:
+    year = datetime.now(UTC).year + 1
+    return (f'new "{FESTIVE_CAMPAIGN}" list={demo.account.partners_list} draft={demo.account.template_draft} '
+            f"rounds=3 start={year}-12-24 days=mon,tue,wed,thu,fri,sat,sun")
+
+
+def _plan_festive_campaign() -> list[Step]:
+    """Planning from days= never picks a public holiday of the campaign's calendar, and says which it skipped."""
+    return [
+        say("planning never picks a public holiday of the campaign's calendar (holidays=, by default "
+            "DEFAULT_HOLIDAYS=GB-ENG): greetings to a small partners list, every day from next Christmas Eve, "
+            "skip Christmas Day and Boxing Day, and the answer names them"),
+        type_command(_festive_command),
+        wait_until(lambda demo: _planned_announcement(demo, FESTIVE_CAMPAIGN), 30.0,
+                   what=f"the channel's “{FESTIVE_CAMPAIGN} planned” announcement"),
+    ]
+
+
 def _report_and_cleanup() -> list[Step]:
     """Round 1's numbers: the wrap-up report, its chart, the cleanup plan applied."""
     return [
@@ -1039,6 +1064,7 @@ def default_script() -> list[Step]:
         type_command("help"),
         type_command(lambda demo: f'new "Spring letter" list=abc draft={demo.account.template_draft}'),
         *_plan_other_campaign(),
+        *_plan_festive_campaign(),
         remember("timeline", lambda demo: timeline(demo.speed)),
         say(lambda demo: f"the next command plans {ROUNDS} rounds that send at "
                          + ", ".join(_hhmmss(i) for i in demo.vars["timeline"]["instants"])

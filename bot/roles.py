@@ -34,6 +34,10 @@ REQUIRED_ROLE: dict[str, Role] = {
     "reschedule": Role.approver,
     "freeze": Role.admin,
     "unfreeze": Role.admin,
+    "suppression": Role.anyone,
+    "unsuppress": Role.approver,
+    "resolve": Role.admin,
+    "archive": Role.admin,
     # interactive actions
     "approve_launch": Role.approver,
     "hold_round": Role.operator,

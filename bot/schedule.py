@@ -8,6 +8,7 @@ exist on a given day (the spring-forward gap) moves forward by the gap, as clock
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -168,10 +169,21 @@ class PlannedInstant:
     source: str           # 'planner' or 'explicit'
 
 
+@dataclass(frozen=True)
+class SkippedDay:
+    day: date             # a send day the planner did not use
+    name: str             # the public holiday on it
+
+
 def planner_instants(
-    *, rounds: int, start: date, days: tuple[str, ...], at: time, zone: ZoneInfo, now: datetime
+    *, rounds: int, start: date, days: tuple[str, ...], at: time, zone: ZoneInfo, now: datetime,
+    holiday_of: Callable[[date], str | None] | None = None, skipped: list[SkippedDay] | None = None,
 ) -> list[PlannedInstant]:
-    """The next `rounds` allowed days from `start` (inclusive) at `at` in `zone`, all after `now`."""
+    """The next `rounds` allowed days from `start` (inclusive) at `at` in `zone`, all after `now`.
+
+    With `holiday_of` (a day → its public holiday's name, or None), a holiday is never picked;
+    each one passed over on an allowed day, up to the last round, is appended to `skipped`.
+    """
     allowed = {DAY_NAMES.index(d) for d in days}
     instants: list[PlannedInstant] = []
     day = start
@@ -180,9 +192,14 @@ def planner_instants(
         if day.weekday() in allowed:
             instant = local_instant(day, at, zone)
             if instant > now:
-                instants.append(PlannedInstant(instant, "planner"))
-                if len(instants) == rounds:
-                    return instants
+                holiday = holiday_of(day) if holiday_of else None
+                if holiday:
+                    if skipped is not None:
+                        skipped.append(SkippedDay(day, holiday))
+                else:
+                    instants.append(PlannedInstant(instant, "planner"))
+                    if len(instants) == rounds:
+                        return instants
         if day == date.max:
             break
         day += timedelta(days=1)

@@ -9,11 +9,12 @@ to REASON_SHOWN characters, and kept whole in the audit log.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.reasons import CANCEL_REQUEST_PREFIX
+from bot.holiday_calendar import holiday_name
 from bot.schedule import format_instant
 from bot.slack_text import (CONFIRM_TEXT, CONTEXT_TEXT, FIELD_TEXT, REASON_SHOWN, REASON_SHOWN_SHORT, SECTION_TEXT,
                             fit, reason)
@@ -192,14 +193,61 @@ def thread_note(campaign: Row, round_row: Row, stage: str, text: str) -> SlackMe
 def campaign_planned(campaign: Row, rounds: Sequence[Row]) -> SlackMessage:
     zone = campaign["timezone"]
     lines = [f":spiral_calendar_pad: *{campaign['name']}* planned by <@{campaign['created_by']}>: "
-             f"{campaign['eligible_contacts']:,} recipients in {len(rounds)} rounds "
+             f"{plural(campaign['eligible_contacts'], 'recipient')} in {plural(len(rounds), 'round')} "
              f"({campaign['dropped_contacts']:,} dropped: unsubscribed, excluded or suppressed)."]
+    if campaign.get("revalidated_contacts"):
+        back = campaign["revalidated_contacts"]
+        lines.append(f":recycle: {plural(back, 'contact')} came back: {'its' if back == 1 else 'their'} soft-bounce "
+                     "suppression passed its 180-day revalidation date.")
     for r in rounds:
-        lines.append(f"• Round {r['number']}: {when(r['scheduled_at'], zone)} · {r['recipient_count']:,} recipients · "
+        lines.append(f"• Round {r['number']}: {when(r['scheduled_at'], zone)} · {plural(r['recipient_count'], 'recipient')} · "
                      f"list {r['mailjet_list_id']} · draft {r['mailjet_draft_id']}")
+    lines += holiday_lines(campaign.get("holiday_skips") or [], campaign.get("holidays"))
     lines.append(f"Approval: {campaign['approval_policy']}. Each round's messages arrive in its own thread.")
     text = "\n".join(lines)
     return SlackMessage(text=text, blocks=[_section(text)])
+
+
+def holiday_lines(skips: Sequence[Mapping[str, str]], calendar: str | None) -> list[str]:
+    """`Skipped public holidays (GB-ENG): Tue 25 Dec 2029 Christmas Day, …` or nothing."""
+    if not skips:
+        return []
+    shown = []
+    for skip in skips:
+        day = date.fromisoformat(skip["date"])
+        shown.append(f"{day:%a} {day.day} {day:%b %Y} ({skip['name']})")
+    return [f":palm_tree: Skipped public holidays ({calendar}): " + ", ".join(shown) + "."]
+
+
+def explicit_holiday_lines(rounds: Sequence[Row], zone: str, calendar: str | None) -> list[str]:
+    """An `at=` instant on a public holiday is kept; say so where the plan is shown."""
+    lines = []
+    for r in rounds:
+        day = r["scheduled_at"].astimezone(ZoneInfo(zone)).date()
+        name = holiday_name(day, calendar)
+        if name:
+            lines.append(f":warning: Round {r['number']} is on a public holiday ({name}, {calendar}): "
+                         "it is kept as given and its pre-flight will warn.")
+    return lines
+
+
+def planning_label(state: str) -> str:
+    """`planned`, `planning pending`, `planning failed`: never "planning planned"."""
+    return "planned" if state == "planned" else f"planning {state}"
+
+
+def stage_state(stage_row: Row) -> str:
+    """A stage run's state as a person reads it: a launch that ended a round says how."""
+    state = stage_row["state"].replace("_", " ")
+    result = stage_row.get("result") or {}
+    if stage_row["stage"] == "launch" and stage_row["state"] == "done" and isinstance(result, Mapping):
+        if result.get("missed"):
+            return "missed"
+        if result.get("failed"):
+            return "failed"
+        if result.get("sent"):
+            return "sent (dry run)" if result.get("dry_run") else "sent"
+    return state
 
 
 # --- replies to commands (ephemeral) ---------------------------------------------------------
@@ -208,9 +256,10 @@ def status_blocks(campaign: Row, rounds: Sequence[Row], stages: Mapping[int, Seq
                   approvals: Mapping[int, Row], frozen: Row) -> list[dict[str, Any]]:
     zone = campaign["timezone"]
     blocks: list[dict[str, Any]] = [_section(
-        f"*{campaign['name']}* · {campaign['round_count']} rounds · {zone} · approval {campaign['approval_policy']} · "
-        f"planning {campaign['planning_state']}"
+        f"*{campaign['name']}* · {plural(campaign['round_count'], 'round')} · {zone} · approval {campaign['approval_policy']} · "
+        f"{planning_label(campaign['planning_state'])}"
         + (f" ({campaign['planning_error']})" if campaign.get("planning_error") else "")
+        + (f" · :file_cabinet: archived {when(campaign['archived_at'], zone)}" if campaign.get("archived_at") else "")
     )]
     if frozen["frozen"]:
         blocks.append(_section(f":ice_cube: *All sends are frozen* by <@{frozen['changed_by']}>"
@@ -232,7 +281,7 @@ def status_blocks(campaign: Row, rounds: Sequence[Row], stages: Mapping[int, Seq
         if pending:
             nxt = min(pending, key=lambda s: s["due_at"])
             lines.append(f"Next: {STAGE_LABEL[nxt['stage']]} at {when(nxt['due_at'], zone)}")
-        stage_bits = [f"{STAGE_LABEL[s['stage']]}: {s['state'].replace('_', ' ')}"
+        stage_bits = [f"{STAGE_LABEL[s['stage']]}: {stage_state(s)}"
                       + (" (late)" if s["late"] else "") for s in round_stages]
         if stage_bits:
             lines.append("Stages: " + " · ".join(stage_bits))
@@ -249,7 +298,7 @@ def campaigns_list_text(rows: Sequence[Row], default_zone: str, frozen: Row | No
     for c in rows:
         nxt = (f"next: {STAGE_LABEL[c['next_stage']]} of round {c['next_round']} at {when(c['next_due_at'], c['timezone'])}"
                if c["next_stage"] else "nothing scheduled")
-        lines.append(f"• *{c['name']}* — {c['rounds_sent']}/{c['rounds_total']} rounds sent · planning {c['planning_state']} · {nxt}")
+        lines.append(f"• *{c['name']}* — {c['rounds_sent']}/{c['rounds_total']} rounds sent · {planning_label(c['planning_state'])} · {nxt}")
     return "\n".join(lines)
 
 
@@ -372,7 +421,7 @@ def launch_confirmation(campaign: Row, round_row: Row, *, dry_run: bool, recipie
 
 
 def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 CLEANUP_SAMPLE = 15  # contacts shown in the plan message; beyond that the full list is attached as a CSV

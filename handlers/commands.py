@@ -68,7 +68,8 @@ def register_commands(app: AsyncApp, services: Services) -> None:
         text = command.get("text") or ""
         user_id = command.get("user_id", "")
         try:
-            parsed = parse(text, default_timezone=services.settings.DEFAULT_TIMEZONE)
+            parsed = parse(text, default_timezone=services.settings.DEFAULT_TIMEZONE,
+                           default_holidays=services.settings.DEFAULT_HOLIDAYS)
         except CommandError as exc:
             COMMANDS.labels("invalid", "error").inc()
             await ack(text=finish(services, blocks.slack_escape(exc.reply_text()))["text"])
@@ -126,7 +127,12 @@ async def list_campaigns(invocation: Invocation) -> Reply:
     async with invocation.services.pool.acquire() as connection:
         rows = await connection.fetch(Q.campaigns_overview, 50, 0)
         frozen = await connection.fetchrow(Q.freeze_state)
-    return Reply(blocks.campaigns_list_text(rows, invocation.services.settings.DEFAULT_TIMEZONE, frozen))
+        archived = await connection.fetchval(Q.campaigns_archived_count)
+    text = blocks.campaigns_list_text(rows, invocation.services.settings.DEFAULT_TIMEZONE, frozen)
+    if archived:
+        text += (f"\n_{blocks.plural(archived, 'archived campaign')} not shown; "
+                 "`/campaign status`, `report` and `log` still answer by name._")
+    return Reply(text)
 
 
 @subcommand("status")
@@ -268,3 +274,7 @@ async def cleanup(invocation: Invocation) -> Reply:
 async def rehearse(invocation: Invocation) -> Reply:
     campaign = await load_campaign(invocation, invocation.command.name or "")
     return Reply(await start_rehearsal(invocation.services, campaign, invocation.user_id))
+
+
+# The week-after-week subcommands (resolve, suppression, unsuppress, archive) register themselves.
+from handlers import operations as _operations  # noqa: E402,F401

@@ -195,7 +195,7 @@ def campaign_section(campaign: Row, rounds: Sequence[Row], zone: str, frozen: bo
     finished ones; the others are counted and `/campaign status` is pointed to."""
     sent = sum(1 for r in rounds if r["state"] in ("sent", "reported", "cleaned"))
     head = (f"*{campaign['name']}* · {sent}/{campaign['round_count']} rounds sent · approval "
-            f"{campaign['approval_policy']} · planning {campaign['planning_state']}")
+            f"{campaign['approval_policy']} · {blocks.planning_label(campaign['planning_state'])}")
     lines = [head]
     if campaign["planning_state"] == "pending":
         lines.append(":hourglass_flowing_sand: Planning: splitting the master list and creating each round's list and draft.")

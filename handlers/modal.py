@@ -25,9 +25,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot import schedule
+from bot import holiday_calendar, schedule
 from bot.campaigns import CreatedCampaign, create_campaign
-from bot.commands import CommandError, NewCampaign, _build_new, _name
+from bot.commands import DEFAULT_HOLIDAYS, CommandError, NewCampaign, _build_new, _name
 from bot.logs import get_logger
 from bot.metrics import COMMANDS
 from bot.schedule import ScheduleError
@@ -43,11 +43,12 @@ ACTION = "value"  # every input's action_id; the block_id says which field it is
 ACK_BUDGET_SECONDS = 2.2  # Slack allows 3 s for the ack of a view_submission
 
 # Block ids, named after the text grammar's options.
-NAME, LIST, DRAFT, ROUNDS, START, DAYS, TIME, TZ, APPROVAL, AT, OFFSETS, WINDOW = (
-    "name", "list", "draft", "rounds", "start", "days", "time", "tz", "approval", "at", "offsets", "window")
+NAME, LIST, DRAFT, ROUNDS, START, DAYS, TIME, TZ, APPROVAL, AT, OFFSETS, WINDOW, HOLIDAYS = (
+    "name", "list", "draft", "rounds", "start", "days", "time", "tz", "approval", "at", "offsets", "window", "holidays")
 FIELD_LABELS = {NAME: "Campaign name", LIST: "Master list id", DRAFT: "Template draft id", ROUNDS: "Rounds",
                 START: "Start date", DAYS: "Send days", TIME: "Send time", TZ: "Time zone", APPROVAL: "Approval",
-                AT: "Explicit instants (at=)", OFFSETS: "Stage offsets", WINDOW: "Launch window"}
+                AT: "Explicit instants (at=)", OFFSETS: "Stage offsets", WINDOW: "Launch window",
+                HOLIDAYS: "Public holidays"}
 
 MAX_ROUNDS = 20
 DAY_LABELS = (("mon", "Monday"), ("tue", "Tuesday"), ("wed", "Wednesday"), ("thu", "Thursday"),
@@ -93,7 +94,7 @@ def zone_choices(default_zone: str) -> list[str]:
 
 
 def new_campaign_modal(*, default_zone: str, channel_id: str = "", initial: Mapping[str, str] | None = None,
-                       error: str | None = None) -> dict[str, Any]:
+                       error: str | None = None, default_holidays: str = DEFAULT_HOLIDAYS) -> dict[str, Any]:
     """The form. `initial` (option key → text, as the grammar spells it) fills it in again."""
     initial = dict(initial or {})
     zone = initial.get(TZ) or default_zone
@@ -103,6 +104,7 @@ def new_campaign_modal(*, default_zone: str, channel_id: str = "", initial: Mapp
     rounds = initial.get(ROUNDS) or "3"
     days = [d for d in (initial.get(DAYS) or "tue,thu").split(",") if d in dict(DAY_LABELS)]
     approval = initial.get(APPROVAL) or "required"
+    initial.setdefault(HOLIDAYS, default_holidays)
 
     def text_input(block_id: str, **extra: Any) -> dict[str, Any]:
         element: dict[str, Any] = {"type": "plain_text_input", **extra}
@@ -139,6 +141,9 @@ def new_campaign_modal(*, default_zone: str, channel_id: str = "", initial: Mapp
         _input(TZ, {"type": "static_select", "options": [_option(z) for z in zones[:100]], "initial_option": _option(zone)}),
         _input(APPROVAL, {"type": "radio_buttons", "options": approval_options,
                           "initial_option": next((o for o in approval_options if o["value"] == approval), approval_options[0])}),
+        _input(HOLIDAYS, text_input(HOLIDAYS, max_length=40, placeholder=_plain("GB-ENG")),
+               hint="Planning never picks a public holiday of this calendar: a country (US, FR) or country-subdivision "
+                    "(GB-ENG, GB-SCT) code of the holidays package, or none."),
         {"type": "context", "elements": [{"type": "mrkdwn", "text": "*Advanced (optional)*, as in the text form."}]},
         _input(AT, text_input(AT, multiline=True, placeholder=_plain("2026-12-01T09:15, 2026-12-03T09:15")), optional=True,
                hint="One ISO instant per round, in order, comma-separated; replaces start, days and time. "
@@ -178,10 +183,13 @@ def done_view(text: str) -> dict[str, Any]:
 def planning_text(new: NewCampaign, created: CreatedCampaign) -> str:
     """The reply to a successful `/campaign new`, the same for the text form and the modal."""
     zone = new.zone.key
-    lines = [f":spiral_calendar_pad: Planning *{new.name}*: {new.rounds} rounds, approval {new.approval}."]
+    lines = [f":spiral_calendar_pad: Planning *{new.name}*: {blocks.plural(new.rounds, 'round')}, approval {new.approval}, "
+             f"public holidays: {new.holidays or 'none'}."]
     for r in created.rounds:
         lines.append(f"• Round {r['number']}: {blocks.when(r['scheduled_at'], zone)}"
                      + (" (given with at=)" if r["instant_source"] == "explicit" else ""))
+    lines += blocks.holiday_lines(created.skipped_rows(), new.holidays)
+    lines += blocks.explicit_holiday_lines(created.rounds, zone, new.holidays)
     lines.append("I am splitting the master list and creating each round's list and draft in Mailjet now; "
                  f"the channel will be told when it is done. `/campaign status \"{new.name}\"` shows progress.")
     return "\n".join(lines)
@@ -201,7 +209,8 @@ def _selected(values: Mapping[str, Any], block_id: str) -> str:
     return str((_element(values, block_id).get("selected_option") or {}).get("value") or "")
 
 
-def submitted_options(values: Mapping[str, Any], *, default_zone: str) -> tuple[str, dict[str, str]]:
+def submitted_options(values: Mapping[str, Any], *, default_zone: str,
+                      default_holidays: str = DEFAULT_HOLIDAYS) -> tuple[str, dict[str, str]]:
     """The modal's state values → (name, the text grammar's options). Raises FieldError.
 
     Each field is checked on its own with the grammar's own parsers first, so a message lands
@@ -235,6 +244,7 @@ def submitted_options(values: Mapping[str, Any], *, default_zone: str) -> tuple[
     options[TIME] = str(_element(values, TIME).get("selected_time") or "09:15")
     options[TZ] = _selected(values, TZ) or default_zone
     options[APPROVAL] = _selected(values, APPROVAL) or "required"
+    options[HOLIDAYS] = _text(values, HOLIDAYS) or default_holidays
     at = _text(values, AT)
     if at:
         options[AT] = ",".join(part.strip() for part in re.split(r"[,\n]+", at) if part.strip())
@@ -243,6 +253,10 @@ def submitted_options(values: Mapping[str, Any], *, default_zone: str) -> tuple[
         if value:
             options[block_id] = value
 
+    try:
+        holiday_calendar.parse_code(options[HOLIDAYS])
+    except holiday_calendar.CalendarError as exc:
+        raise FieldError(HOLIDAYS, str(exc)) from None
     checks: list[tuple[str, Any]] = [
         (TZ, lambda: schedule.parse_zone(options[TZ])),
         (DAYS, lambda: schedule.parse_days(options[DAYS])),
@@ -264,6 +278,7 @@ def submitted_options(values: Mapping[str, Any], *, default_zone: str) -> tuple[
 
 # Which field a message of the grammar or of create_campaign is about; the first match wins.
 _FIELD_RULES: tuple[tuple[str, str], ...] = (
+    (HOLIDAYS, r"\bholidays="),
     (ROUNDS, r"not enough for \d+ rounds"),
     (NAME, r"already exists"),
     (AT, r"\bat="),
@@ -314,7 +329,8 @@ async def open_new_campaign_modal(client: Any, trigger_id: str | None, services:
     Raises CommandError when Slack refuses, so `/campaign new` answers with the usage."""
     if not trigger_id:
         raise CommandError("the form needs a trigger from Slack and this request had none; use the text form", "new")
-    view = new_campaign_modal(default_zone=services.settings.DEFAULT_TIMEZONE, channel_id=channel_id)
+    view = new_campaign_modal(default_zone=services.settings.DEFAULT_TIMEZONE, channel_id=channel_id,
+                              default_holidays=services.settings.DEFAULT_HOLIDAYS)
     try:
         await client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as exc:
@@ -345,7 +361,8 @@ async def handle_submission(services: Services, ack: Any, body: Mapping[str, Any
     default_zone = services.settings.DEFAULT_TIMEZONE
     values = (view.get("state") or {}).get("values") or {}
     try:
-        name, options = submitted_options(values, default_zone=default_zone)
+        name, options = submitted_options(values, default_zone=default_zone,
+                                          default_holidays=services.settings.DEFAULT_HOLIDAYS)
         new = _build_new(name, options)
     except FieldError as exc:
         COMMANDS.labels("new", "error").inc()
@@ -392,7 +409,8 @@ async def handle_submission(services: Services, ack: Any, body: Mapping[str, Any
             message = f"Planning failed unexpectedly ({type(exc).__name__}); nothing was written. The error is in the bot's log."
         field = FIELD_LABELS[field_for(message)]
         form = new_campaign_modal(default_zone=default_zone, channel_id=channel_id,
-                                  initial=initial_from(name, options), error=f"*{field}*: {message}")
+                                  initial=initial_from(name, options), error=f"*{field}*: {message}",
+                                  default_holidays=services.settings.DEFAULT_HOLIDAYS)
         try:
             await client.views_update(view_id=view_id, view=form)
         except SlackApiError:  # the user closed it meanwhile: answer in the channel instead

@@ -136,9 +136,10 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
         else:
             await connection.execute(Q.suppress_contact, round_row["id"], item["contact_id"], item["email"], item["kind"],
                                      now, threshold, rules.REVALIDATE_AFTER)
-    # Who is actually suppressed now (a soft bounce under the threshold is not).
+    # Who is actually suppressed now (a soft bounce under the threshold is not, nor one past
+    # its revalidation date that only had a blocked message this time).
     candidates = sorted({i["contact_id"] for i in plan["items"]})
-    suppressed = [r["contact_id"] for r in await connection.fetch(Q.suppressions_of, candidates) if r["active"]]
+    suppressed = [r["contact_id"] for r in await connection.fetch(Q.suppressed_among, candidates, now)]
     touched = set()
     for row in await connection.fetch(Q.unsent_rounds_with_contacts, suppressed):
         await connection.execute(Q.ledger_remove, row["round_id"], row["contact_id"], now, f"cleanup plan {plan['id']}")

@@ -100,7 +100,7 @@ class Planner:
                 records=[(campaign_id, c.contact_id, c.email, c.excluded) for c in page],
             )
         async with connection.transaction():
-            await connection.execute(Q.ledger_write, campaign_id, campaign["round_count"])
+            await connection.execute(Q.ledger_write, campaign_id, campaign["round_count"], self.services.clock.now())
             counts = await connection.fetch(Q.ledger_round_counts, campaign_id)
             empty = [c["number"] for c in counts if not c["recipient_count"]]
             if empty:
@@ -158,6 +158,8 @@ class Planner:
         counts = await connection.fetchrow(Q.planning_counts, campaign["id"])
         eligible = sum(r["recipient_count"] or 0 for r in rounds)
         await connection.execute(Q.campaign_ledger_written, campaign["id"], now, eligible, max(counts["members"] - eligible, 0))
+        # On the lock's connection: the campaign row is ours (an UPDATE elsewhere would wait on it).
+        await connection.execute(Q.campaign_count_revalidated, campaign["id"], now)
         await connection.execute(Q.planning_stage_clear, campaign["id"])
         await connection.execute(Q.planning_contacts_clear, campaign["id"])
         await connection.execute(
@@ -167,7 +169,8 @@ class Planner:
         await connection.execute(Q.campaign_planned, campaign["id"], now)
         campaign = await connection.fetchrow(Q.campaign_by_id, campaign["id"])
         await audit(connection, now=now, actor="system", action="campaign planned", campaign_id=campaign["id"],
-                    detail={"summary": f"{eligible} recipients in {len(rounds)} rounds", "eligible": eligible,
+                    detail={"summary": f"{blocks.plural(eligible, 'recipient')} in {blocks.plural(len(rounds), 'round')}",
+                            "eligible": eligible, "revalidated": campaign["revalidated_contacts"] or 0,
                             "rounds": {r["number"]: r["recipient_count"] for r in rounds}, "ledger_rows": counts["eligible"]})
         await outbox.enqueue(connection, key=f"campaign:{campaign['id']}:planned", channel=campaign["channel"],
                              message=blocks.campaign_planned(campaign, rounds), now=now)

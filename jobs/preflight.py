@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from bot import checks
+from bot.holiday_calendar import holiday_name
 from bot.mailjet import MailjetNotFound
 from bot.rates import Counts
 from bot.schedule import format_instant, on_allowed_day_and_time
@@ -54,7 +55,7 @@ async def gather_checks(services: Services, connection: asyncpg.Connection, camp
     if mj_list:
         async for page in mailjet.iter_contacts(round_row["mailjet_list_id"]):
             checked += len(page)
-            hits = {r["contact_id"] for r in await connection.fetch(Q.suppressed_among, [c.contact_id for c in page])}
+            hits = {r["contact_id"] for r in await connection.fetch(Q.suppressed_among, [c.contact_id for c in page], now)}
             found += [c.email for c in page if c.contact_id in hits]
     results.append(checks.no_suppressed(found, checked))
 
@@ -86,6 +87,10 @@ async def gather_checks(services: Services, connection: asyncpg.Connection, camp
                                                 at=campaign["send_time"], zone=zone),
         shown=format_instant(round_row["scheduled_at"], zone),
     ))
+    calendar = campaign.get("holidays")
+    if calendar:
+        local_day = round_row["scheduled_at"].astimezone(zone).date()
+        results.append(checks.holiday(holiday_name(local_day, calendar), calendar, local_day))
     return results, checks.content_hash(draft, content)
 
 

@@ -19,6 +19,9 @@ class Queries:
         self._sql: dict[str, str] = {}
         for path in sorted(directory.glob("*.sql")):
             self._load(path)
+        if not self._sql:
+            # An install without its SQL files (package-data) must fail at import, not at the first query.
+            raise RuntimeError(f"no named queries under {directory}: the installation is incomplete")
 
     def _load(self, path: Path) -> None:
         text = path.read_text(encoding="utf-8")

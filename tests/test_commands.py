@@ -16,6 +16,7 @@ from bot.schedule import DEFAULT_OFFSETS
 SPEC_SUBCOMMANDS = (
     "help", "list", "status", "new", "preflight", "approve", "hold", "resume", "cancel",
     "reschedule", "report", "cleanup", "log", "freeze", "unfreeze", "rehearse",
+    "resolve", "suppression", "unsuppress", "archive",
 )
 NAME = "Client Letter Automation"
 
@@ -63,6 +64,16 @@ class TestSubcommands:
             ("new", Command("new")),
             (f"rehearse “{NAME}”", Command("rehearse", name=NAME)),
             ("REHEARSE Spring", Command("rehearse", name="Spring")),
+            (f'resolve "{NAME}" 2 sent', Command("resolve", name=NAME, round=2, extra={"outcome": "sent"})),
+            (f"resolve “{NAME}” 1 NOT-SENT checked the campaign list in Mailjet",
+             Command("resolve", name=NAME, round=1, reason="checked the campaign list in Mailjet", extra={"outcome": "not-sent"})),
+            ("resolve Spring 3 not_sent", Command("resolve", name="Spring", round=3, extra={"outcome": "not-sent"})),
+            ("suppression Jane.Doe@Example.com", Command("suppression", extra={"email": "jane.doe@example.com"})),
+            ("suppression <mailto:jo@example.org|jo@example.org>", Command("suppression", extra={"email": "jo@example.org"})),
+            ("unsuppress jo@example.org", Command("unsuppress", extra={"email": "jo@example.org"})),
+            ("unsuppress jo@example.org mailbox fixed, asked by sales",
+             Command("unsuppress", reason="mailbox fixed, asked by sales", extra={"email": "jo@example.org"})),
+            (f'archive "{NAME}"', Command("archive", name=NAME)),
         ],
     )
     def test_parses(self, text, expected):
@@ -129,6 +140,16 @@ class TestNew:
         assert new.offsets == DEFAULT_OFFSETS
         assert new.window == timedelta(hours=2)
         assert new.approval == "required"
+        assert new.holidays == "GB-ENG"
+
+    def test_holidays_option_and_default(self):
+        assert parse("new X list=1 draft=2 holidays=us").new.holidays == "US"
+        assert parse("new X list=1 draft=2 holidays=gb-sct").new.holidays == "GB-SCT"
+        assert parse("new X list=1 draft=2 holidays=none").new.holidays is None
+        assert parse("new X list=1 draft=2 holidays=NONE").new.holidays is None
+        assert parse("new X list=1 draft=2", default_holidays="FR").new.holidays == "FR"
+        assert parse("new X list=1 draft=2", default_holidays="none").new.holidays is None
+        assert parse("new X list=1 draft=2 holidays=none", default_holidays="FR").new.holidays is None
 
     def test_default_timezone_argument_defaults_to_london(self):
         assert parse("new X list=1 draft=2").new.zone == ZoneInfo("Europe/London")
@@ -297,6 +318,24 @@ MALFORMED = [
     (f"{NEW} offsets=warning", "new", "is not stage:duration"),
     (f"{NEW} start=not-a-date", "new", "start= must be a date YYYY-MM-DD"),
     (f"{NEW} start=2026-02-30", "new", "start= must be a date YYYY-MM-DD"),
+    (f"{NEW} holidays=england", "new", "holidays= `england` is not a holiday calendar"),
+    (f"{NEW} holidays=GB-XX", "new", "GB has no subdivision XX (it has GB-ENG, GB-NIR, GB-SCT, GB-WLS)"),
+    (f"{NEW} holidays=GB_ENG", "new", "such as GB-ENG (England)"),
+    ("resolve", "resolve", "the campaign name is missing"),
+    ("resolve Spring", "resolve", "the round number is missing"),
+    ("resolve Spring sent", "resolve", "`sent` is not a round number"),
+    ("resolve Spring 2", "resolve", "say whether the round went out: sent or not-sent"),
+    ("resolve Spring 2 maybe", "resolve", "`maybe` is neither sent nor not-sent"),
+    ("resolve Spring 0 sent", "resolve", "`0` is not a round number"),
+    ("suppression", "suppression", "the email address is missing"),
+    ("suppression jane", "suppression", "`jane` is not an email address"),
+    ("suppression jane@", "suppression", "`jane@` is not an email address"),
+    ("suppression jane@example", "suppression", "`jane@example` is not an email address"),
+    ("suppression a@b.com c@d.com", "suppression", "unexpected `c@d.com`"),
+    ("unsuppress", "unsuppress", "the email address is missing"),
+    ("unsuppress not-an-email fixed", "unsuppress", "`not-an-email` is not an email address"),
+    ("archive", "archive", "the campaign name is missing"),
+    ("archive Client Letter", "archive", "unexpected `Letter`"),
 ]
 
 
@@ -346,7 +385,7 @@ class TestMalformed:
 
 _FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _GRAMMAR_CHARS = st.sampled_from(list("0123456789-+:TZ,.=dhms \"'“”‘’aeiouxyz/_"))
-_OPTION_KEYS = ("list", "draft", "rounds", "start", "days", "time", "tz", "at", "offsets", "window", "approval")
+_OPTION_KEYS = ("list", "draft", "rounds", "start", "days", "time", "tz", "at", "offsets", "window", "approval", "holidays")
 
 
 def _parses_or_command_error(text: str) -> None:
@@ -413,6 +452,8 @@ class TestHelp:
             "/campaign report <name> [<round>]", "/campaign cleanup <name> <round>",
             "/campaign log <name>", "/campaign freeze [reason…]", "/campaign unfreeze",
             "/campaign rehearse <name>",
+            "/campaign resolve <name> <round> sent|not-sent [reason…]", "/campaign suppression <email>",
+            "/campaign unsuppress <email> [reason…]", "/campaign archive <name>", "[holidays=GB-ENG|none]",
         ):
             assert form in text, form
         assert "Client Letter Automation" in text

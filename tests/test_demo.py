@@ -56,6 +56,11 @@ async def test_demo_plays_the_script_and_cleans_up(capsys, monkeypatch):
     # 8. the overlapping campaign, planned first from the same master list, days ahead
     assert "#_traction 🗓 *Spring Follow-up* planned by @operator: 57 recipients in 3 rounds" in flat
     assert re.search(r"“Spring Follow-up-round-1” \(list \d+\) holds 19 contacts", flat), flat
+    # 8b. holiday-aware planning: next Christmas Day and Boxing Day are skipped, and named
+    assert re.search(r"\(only you\) 🗓 Planning \*Festive Greetings\*: 3 rounds, approval required, public holidays: "
+                     r"GB-ENG\. .*Skipped public holidays \(GB-ENG\): \w{3} 25 Dec \d{4} \(Christmas Day\), "
+                     r"\w{3} 26 Dec \d{4} \(Boxing Day\)", flat), flat
+    assert "#_traction 🗓 *Festive Greetings* planned by @operator: 6 recipients in 3 rounds" in flat
     # 9. round 1 really "sent" to the stand-in, which then reports an outcome
     sent = re.search(r"\[mailjet\] ✉ campaign (\d+) SENT from draft \d+ to 19 recipients", flat)
     assert sent, flat

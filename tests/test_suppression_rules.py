@@ -111,3 +111,50 @@ def test_plan_rules_are_deterministic_and_follow_the_spec():
     assert items == rules.build_items(list(reversed(events)), {5: 2}, set())  # same plan, whatever the order
     assert rules.share_of(items, 30) == pytest.approx(3 / 30)
     assert not rules.needs_override(0.10) and rules.needs_override(0.1001)
+
+
+# --- revalidation and lifting (migration 012: suppression_in_force, suppression_lift) ---------
+
+async def in_force(pool, contact: int, at: datetime) -> bool:
+    async with pool.acquire() as connection:
+        return await connection.fetchval(
+            "SELECT suppression_in_force(s, $2) FROM suppressions s WHERE contact_id = $1", contact, at)
+
+
+async def three_soft_bounces(pool, rounds, contact: int) -> datetime:
+    for index, round_id in enumerate(rounds):
+        await apply_event(pool, round_id, contact, "soft", NOW + timedelta(days=index))
+    return (await suppression(pool, contact))["revalidate_after"]
+
+
+async def test_three_soft_bounces_stop_counting_after_the_revalidation_date(pool, rounds):
+    revalidate = await three_soft_bounces(pool, rounds, 11)
+    assert await in_force(pool, 11, revalidate - timedelta(seconds=1))
+    assert not await in_force(pool, 11, revalidate)
+    async with pool.acquire() as connection:  # the pre-flight's check agrees, at each instant
+        assert await connection.fetch(Q.suppressed_among, [11], revalidate - timedelta(days=1))
+        assert not await connection.fetch(Q.suppressed_among, [11], revalidate + timedelta(days=1))
+
+
+async def test_permanent_and_unsubscribed_never_revalidate(pool, rounds):
+    await apply_event(pool, rounds[0], 12, "hard")
+    await three_soft_bounces(pool, rounds, 13)
+    await apply_event(pool, rounds[2], 13, "unsub")
+    await apply_event(pool, rounds[0], 14, "unsub")
+    later = NOW + timedelta(days=400)
+    assert await in_force(pool, 12, later) and await in_force(pool, 13, later) and await in_force(pool, 14, later)
+
+
+async def test_a_lifted_suppression_is_not_in_force_and_counts_again_from_zero(pool, rounds):
+    await apply_event(pool, rounds[0], 15, "hard")
+    async with pool.acquire() as connection:
+        lifted = await connection.fetchrow(Q.suppression_lift, 15, NOW, "U0APPROVER", "address fixed")
+        assert lifted["lifted_by"] == "U0APPROVER" and not lifted["active"] and not lifted["permanent"]
+        assert lifted["bounce_count"] == 0 and lifted["reason"] == "hard_bounce"  # the history stays
+        assert await connection.fetchrow(Q.suppression_lift, 15, NOW, "U0APPROVER", None) is None  # only once
+    assert not await in_force(pool, 15, NOW)
+    await apply_event(pool, rounds[1], 15, "soft")  # one soft bounce after the lift: counted, not suppressed
+    row = await suppression(pool, 15)
+    assert row["bounce_count"] == 1 and not row["active"]
+    await apply_event(pool, rounds[2], 15, "hard")  # a new hard bounce suppresses it again
+    assert await in_force(pool, 15, NOW)

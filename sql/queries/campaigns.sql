@@ -14,13 +14,13 @@ SELECT * FROM campaigns WHERE lower(name) = lower($1);
 SELECT * FROM campaigns WHERE id = $1;
 
 -- name: campaigns_overview
--- The newest campaigns (a page of them first, then the per-campaign facts) with their next
--- pending stage, for /campaign list.
+-- The newest campaigns not archived (a page of them first, then the per-campaign facts) with
+-- their next pending stage, for /campaign list.
 SELECT c.*,
        (SELECT count(*) FROM rounds r WHERE r.campaign_id = c.id) AS rounds_total,
        (SELECT count(*) FROM rounds r WHERE r.campaign_id = c.id AND r.state IN ('sent', 'reported', 'cleaned')) AS rounds_sent,
        n.stage AS next_stage, n.due_at AS next_due_at, n.number AS next_round
-FROM (SELECT * FROM campaigns ORDER BY created_at DESC LIMIT $1 OFFSET $2) c
+FROM (SELECT * FROM campaigns WHERE archived_at IS NULL ORDER BY created_at DESC LIMIT $1 OFFSET $2) c
 LEFT JOIN LATERAL (
     SELECT s.stage, s.due_at, r.number
     FROM rounds r JOIN stage_runs s ON s.round_id = r.id AND s.state = 'pending'
@@ -102,8 +102,9 @@ DELETE FROM planning_members WHERE campaign_id = $1;
 DELETE FROM planning_contacts WHERE campaign_id = $1;
 
 -- name: ledger_write
--- FIFO by ContactID over eligible contacts (subscribed, not excluded, not suppressed);
--- ceil(n/rounds) per round, the remainder in the last.
+-- FIFO by ContactID over eligible contacts (subscribed, not excluded, not suppressed at $3:
+-- a soft bounce past its revalidation date is eligible again); ceil(n/rounds) per round,
+-- the remainder in the last.
 WITH eligible AS (
     SELECT DISTINCT ON (m.contact_id) m.contact_id, c.email
     FROM planning_members m
@@ -111,7 +112,7 @@ WITH eligible AS (
     WHERE m.campaign_id = $1
       AND NOT m.unsubscribed
       AND NOT c.excluded
-      AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.contact_id = m.contact_id AND s.active)
+      AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.contact_id = m.contact_id AND suppression_in_force(s, $3))
     ORDER BY m.contact_id
 ), numbered AS (
     SELECT contact_id, email, row_number() OVER (ORDER BY contact_id) AS position,

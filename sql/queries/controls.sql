@@ -96,7 +96,8 @@ LIMIT $2 OFFSET $3;
 SELECT count(*) FROM audit_log WHERE campaign_id = $1 OR campaign_id IS NULL;
 
 -- name: suppressed_among
-SELECT contact_id FROM suppressions WHERE active AND contact_id = ANY($1::bigint[]);
+-- Suppressions in force at $2 (a soft bounce past its revalidation date is not).
+SELECT contact_id FROM suppressions s WHERE suppression_in_force(s, $2) AND contact_id = ANY($1::bigint[]);
 
 -- name: previous_round
 SELECT * FROM rounds WHERE campaign_id = $1 AND number = $2 - 1;

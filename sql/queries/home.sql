@@ -2,7 +2,7 @@
 -- stays fast with thousands of rounds. Names here are prefixed `home_`.
 
 -- name: home_campaigns
--- The most relevant campaigns first: planning pending, then planned ones with rounds still to
+-- The most relevant campaigns (archived ones are not shown) first: planning pending, then planned ones with rounds still to
 -- send or stages still to run (soonest next event first), then the rest (planning failed,
 -- finished), newest first. $1 = how many rows. `total` and `active_total` count every campaign,
 -- so the tab can say how many it does not show. One pass over rounds and pending stage runs
@@ -27,6 +27,7 @@ WITH round_counts AS (
     FROM campaigns c
     LEFT JOIN round_counts u ON u.campaign_id = c.id
     LEFT JOIN next_due n ON n.campaign_id = c.id
+    WHERE c.archived_at IS NULL
 ), page AS (
     SELECT ranked.*, count(*) OVER () AS total, count(*) FILTER (WHERE active) OVER () AS active_total
     FROM ranked
@@ -90,13 +91,15 @@ LIMIT $2;
 
 -- name: home_recent_alerts
 -- The latest audit entries that are alerts (missed, failed, pre-flight failed, stage errors,
--- planning errors, lapsed approvals) since $1, newest first; $2 = how many rows.
+-- planning errors, lapsed approvals) since $1, newest first, not of archived campaigns;
+-- $2 = how many rows.
 SELECT a.id, a.at, a.actor, a.action, a.detail, a.campaign_id, a.round_id,
        c.name AS campaign_name, r.number AS round_number
 FROM audit_log a
 LEFT JOIN campaigns c ON c.id = a.campaign_id
 LEFT JOIN rounds r ON r.id = a.round_id
 WHERE a.at >= $1
+  AND c.archived_at IS NULL
   AND (a.action IN ('round missed', 'round failed', 'preflight failed', 'planning error', 'approval lapsed')
        OR a.action LIKE 'stage % error')
 ORDER BY a.id DESC
