@@ -159,3 +159,7 @@ WHERE r.campaign_id = $1 AND a.lapsed_at IS NULL;
 -- name: stage_runs_of_campaign
 SELECT s.* FROM stage_runs s JOIN rounds r ON r.id = s.round_id
 WHERE r.campaign_id = $1 ORDER BY r.number, s.nominal_at;
+
+-- name: campaign_lock
+-- The campaign row, locked: serialises starting a rehearsal of it and archiving it.
+SELECT * FROM campaigns WHERE id = $1 FOR UPDATE;

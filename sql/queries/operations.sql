@@ -62,9 +62,6 @@ SET active = false, permanent = false, bounce_count = 0, lifted_at = $2, lifted_
 WHERE contact_id = $1 AND active
 RETURNING *;
 
--- name: campaign_lock
-SELECT * FROM campaigns WHERE id = $1 FOR UPDATE;
-
 -- name: campaign_archive
 UPDATE campaigns SET archived_at = $2, archived_by = $3
 WHERE id = $1 AND archived_at IS NULL

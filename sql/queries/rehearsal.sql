@@ -12,10 +12,6 @@ WHERE r.id = $1;
 -- name: round_rehearsal_id
 SELECT rehearsal_id FROM rounds WHERE id = $1;
 
--- name: campaign_lock
--- Serialises starting rehearsals of one campaign (with the partial unique index as backstop).
-SELECT * FROM campaigns WHERE id = $1 FOR UPDATE;
-
 -- name: rehearsal_running
 SELECT * FROM rehearsals WHERE campaign_id = $1 AND state = 'running';
 
