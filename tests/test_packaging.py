@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,10 @@ def repository_files() -> list[str]:
 
 
 def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, capture_output=True, text=True, **kwargs)
+    # Building and installing talk to the package index: they must trust the machine's CAs, not
+    # the throwaway one the Mailjet stand-in's HTTPS is trusted through (tests/conftest.py).
+    env = {k: v for k, v in os.environ.items() if k != "REQUESTS_CA_BUNDLE"}
+    result = subprocess.run(args, capture_output=True, text=True, env=env, **kwargs)
     assert result.returncode == 0, f"{args} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
 
@@ -91,7 +95,8 @@ async def test_the_installed_wheel_migrates_and_passes_check_against_the_standin
     code, out = await call("migrate")
     assert code == 0, out
     applied = out.strip().splitlines()[-1]
-    assert applied.startswith("migrations applied: 1, 2") and applied.endswith("12"), applied  # every file, from the wheel
+    versions = sorted(int(n[4:7]) for n in repository_files() if re.fullmatch(r"sql/\d{3}_\w+\.sql", n))
+    assert applied == "migrations applied: " + ", ".join(map(str, versions)), applied  # every file, from the wheel
     code, out = await call("check")
     assert code == 0, out
     assert "✓ configuration" in out and "✓ database" in out and "✓ slack" in out and "✓ mailjet" in out, out
