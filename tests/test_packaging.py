@@ -36,7 +36,7 @@ def repository_files() -> list[str]:
 def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     # Building and installing talk to the package index: they must trust the machine's CAs, not
     # the throwaway one the Mailjet stand-in's HTTPS is trusted through (tests/conftest.py).
-    env = {k: v for k, v in os.environ.items() if k != "REQUESTS_CA_BUNDLE"}
+    env = {k: v for k, v in kwargs.pop("env", os.environ).items() if k != "REQUESTS_CA_BUNDLE"}
     result = subprocess.run(args, capture_output=True, text=True, env=env, **kwargs)
     assert result.returncode == 0, f"{args} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
