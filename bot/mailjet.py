@@ -3,18 +3,28 @@
 mailjet-rest is synchronous (requests), so every call runs in a worker thread. It retries
 POSTs on 5xx over https; a retried campaign send could send twice, so the send call uses a
 second client whose https adapter has retries switched off (PRODUCT.md invariant 2).
+
+Calls are bounded on our side (bot/limiter.py): MAILJET_MAX_CONCURRENT in flight and
+MAILJET_MAX_REQUESTS_PER_SECOND started per second, shared by both clients, on threads of
+our own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from mailjet_rest import Client
 from mailjet_rest import errors as mj_errors
 from mailjet_rest.utils.guardrails import SecureHTTPAdapter
+from requests.adapters import HTTPAdapter
+
+from bot.limiter import Limiter
 
 PAGE_SIZE = 1000
 DRAFT_STATUS = {-2: "deleted", -1: "archived", 0: "draft", 1: "programmed", 2: "sent", 3: "A/X testing"}
@@ -71,20 +81,51 @@ def _translate(exc: Exception, what: str) -> MailjetError:
     return MailjetError(f"{what}: Mailjet error: {detail or exc}", status=status, ambiguous=True)
 
 
+def _release_soon(loop: asyncio.AbstractEventLoop, limiter: Limiter) -> None:
+    try:
+        loop.call_soon_threadsafe(limiter.release)
+    except RuntimeError:
+        pass  # the loop is closed (shutdown): nobody waits for a slot any more
+
+
 class Mailjet:
-    def __init__(self, api_key: str, api_secret: str, api_url: str, *, timeout: float = 30.0):
+    def __init__(self, api_key: str, api_secret: str, api_url: str, *, timeout: float = 30.0,
+                 max_concurrent: int = 16, max_per_second: int = 50):
         auth = (api_key, api_secret)
         self._client = Client(auth=auth, api_url=api_url, version="v3", timeout=timeout)
         self._send_client = Client(auth=auth, api_url=api_url, version="v3", timeout=timeout)
-        self._send_client.session.mount("https://", SecureHTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0))
+        self._send_client.session.mount("https://", SecureHTTPAdapter(pool_connections=1, pool_maxsize=max_concurrent,
+                                                                      max_retries=0))
+        # Both clients' calls share one limit (Mailjet's is per API key) and one pool of threads
+        # sized to it (asyncio's default executor has min(32, cpus + 4) threads, shared with
+        # everything else). Each session keeps as many connections as calls may be in flight;
+        # the main client's https adapter (mailjet-rest's own, with its retries) already keeps 100.
+        self._limiter = Limiter(max_concurrent, max_per_second)
+        self._executor = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="mailjet")
+        for client in (self._client, self._send_client):
+            client.session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=max_concurrent))
 
     def close(self) -> None:
         self._client.close()
         self._send_client.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _in_thread(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking client call on the Mailjet threads, inside the limiter. The slot is
+        released when the thread is done, not when the caller stops waiting."""
+        loop = asyncio.get_running_loop()
+        await self._limiter.acquire()
+        try:
+            future = self._executor.submit(contextvars.copy_context().run, functools.partial(func, *args, **kwargs))
+        except BaseException:
+            self._limiter.release()
+            raise
+        future.add_done_callback(lambda _: _release_soon(loop, self._limiter))
+        return await asyncio.wrap_future(future)
 
     async def _call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
-            response = await asyncio.to_thread(func, *args, **kwargs)
+            response = await self._in_thread(func, *args, **kwargs)
         except mj_errors.ApiError as exc:
             raise _translate(exc, what) from exc
         if not response.content:

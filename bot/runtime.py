@@ -65,7 +65,16 @@ def slack_client(settings: Settings, *, retry_server_errors: bool = False) -> As
 def mailjet_client(settings: Settings) -> Mailjet:
     assert settings.MAILJET_API_KEY is not None and settings.MAILJET_API_SECRET is not None
     return Mailjet(settings.MAILJET_API_KEY.get_secret_value(), settings.MAILJET_API_SECRET.get_secret_value(),
-                   settings.MAILJET_API_URL, timeout=settings.MAILJET_TIMEOUT_SECONDS)
+                   settings.MAILJET_API_URL, timeout=settings.MAILJET_TIMEOUT_SECONDS,
+                   max_concurrent=settings.MAILJET_MAX_CONCURRENT,
+                   max_per_second=settings.MAILJET_MAX_REQUESTS_PER_SECOND)
+
+
+def pool_size(settings: Settings) -> int:
+    """Connections of the one pool: 10 with one stage at a time, and 2 more per extra concurrent
+    stage (its stage connection, held while it runs, and a short second one, e.g. the launch's
+    send claim). Fewer could leave every stage holding one and waiting for its second."""
+    return 10 + 2 * (settings.STAGE_CONCURRENCY - 1)
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> str:
@@ -106,7 +115,7 @@ async def run(settings: Settings) -> int:
         dsn = await open_database(settings, stack)
         applied = await run_migrations(dsn)
         log.info("database ready", migrations_applied=applied)
-        pool = await create_pool(dsn)
+        pool = await create_pool(dsn, max_size=pool_size(settings))
         stack.push_async_callback(pool.close)
         mailjet = mailjet_client(settings)
         stack.callback(mailjet.close)
@@ -133,7 +142,9 @@ async def run(settings: Settings) -> int:
             planning=(planner.run_one, planner.next_due),
             stages=(engine.run_one, _next_stage_due(services)),
             outbox=(lambda: _deliver_some(sender), sender.next_due),
+            stage_concurrency=settings.STAGE_CONCURRENCY,
         )
+        engine.on_claim = scheduler.stages.claimed
         await scheduler.start(dsn)
         services.channel_id = await _resolve_channel_quietly(services)
         log.info("campaign-bot running", instance=instance_id, port=settings.PORT, send_mode=settings.SEND_MODE,
