@@ -255,6 +255,7 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the measured configuration (defaults otherwise)")
     parser.add_argument("--keep-logs", action="store_true", help="write each bot's log to the current directory")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the concurrency-1 run (no ratios)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     env = dict(item.split("=", 1) for item in args.set)
@@ -262,9 +263,10 @@ def main() -> int:
     started = time.monotonic()
     try:
         with postgres_server() as server_dsn:
-            base = asyncio.run(measure(server_dsn, "STAGE_CONCURRENCY=1", {"STAGE_CONCURRENCY": "1"}, sizes,
-                                       args.latency, args.keep_logs))
             ours = asyncio.run(measure(server_dsn, label, env, sizes, args.latency, args.keep_logs))
+            base = ours if args.no_baseline else asyncio.run(
+                measure(server_dsn, "STAGE_CONCURRENCY=1", {"STAGE_CONCURRENCY": "1"}, sizes, args.latency,
+                        args.keep_logs))
     except BenchError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 2

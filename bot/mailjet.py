@@ -90,7 +90,7 @@ def _release_soon(loop: asyncio.AbstractEventLoop, limiter: Limiter) -> None:
 
 class Mailjet:
     def __init__(self, api_key: str, api_secret: str, api_url: str, *, timeout: float = 30.0,
-                 max_concurrent: int = 16, max_per_second: int = 50):
+                 max_concurrent: int = 20, max_per_second: int = 50):
         auth = (api_key, api_secret)
         self._client = Client(auth=auth, api_url=api_url, version="v3", timeout=timeout)
         self._send_client = Client(auth=auth, api_url=api_url, version="v3", timeout=timeout)

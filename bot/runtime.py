@@ -71,10 +71,11 @@ def mailjet_client(settings: Settings) -> Mailjet:
 
 
 def pool_size(settings: Settings) -> int:
-    """Connections of the one pool: 10 with one stage at a time, and 2 more per extra concurrent
-    stage (its stage connection, held while it runs, and a short second one, e.g. the launch's
-    send claim). Fewer could leave every stage holding one and waiting for its second."""
-    return 10 + 2 * (settings.STAGE_CONCURRENCY - 1)
+    """Connections of the one pool: one per concurrent stage (held for its whole run), plus 10
+    for the rest: a stage's short second connection (the launch's send claim), planning (two),
+    the outbox, commands and clicks, readiness. A stage waiting for its second connection
+    therefore always gets one soon: it never waits on another stage's held connection."""
+    return settings.STAGE_CONCURRENCY + 10
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> str:
