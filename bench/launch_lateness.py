@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import statistics
 import sys
 import tempfile
@@ -48,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import structlog  # noqa: E402
 from common import text_table  # noqa: E402
 
 from bot.clock import FileOffsetClock, write_test_clock_offset  # noqa: E402
@@ -257,6 +259,7 @@ def main() -> int:
     parser.add_argument("--keep-logs", action="store_true", help="write each bot's log to the current directory")
     parser.add_argument("--no-baseline", action="store_true", help="skip the concurrency-1 run (no ratios)")
     args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))  # no migration lines
     sizes = [int(s) for s in args.sizes.split(",")]
     env = dict(item.split("=", 1) for item in args.set)
     label = ", ".join(args.set) or "defaults"

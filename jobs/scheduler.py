@@ -55,11 +55,6 @@ class WorkLoop:
         self._again = False
         self._workers: set[asyncio.Task[None]] = set()
 
-    @property
-    def busy(self) -> int:
-        """Workers running now."""
-        return len(self._workers)
-
     def wake(self, reason: str = "notify") -> None:
         """Run soon; workers already running go round once more."""
         if self.stopping:
