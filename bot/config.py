@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     SHUTDOWN_GRACE_SECONDS: float = Field(default=30.0, ge=0.0, le=600.0)
     SOFT_BOUNCE_THRESHOLD: int = Field(default=3, ge=1, le=20)
     MAILJET_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0.0, le=300.0)
+    # Stages due together (teams sending at the same slot) run side by side, up to this many.
+    STAGE_CONCURRENCY: int = Field(default=20, ge=1, le=64)
+    # Client-side bounds on Mailjet calls (its limits are per API key per second, and 429 past them).
+    MAILJET_MAX_CONCURRENT: int = Field(default=20, ge=1, le=64)
+    MAILJET_MAX_REQUESTS_PER_SECOND: int = Field(default=50, ge=1, le=1000)
     # Test-only: a file holding a number of seconds added to the real clock, so end-to-end
     # tests can move time forward in a running process. Never set in production.
     CAMPAIGN_BOT_TEST_CLOCK_FILE: str | None = None

@@ -11,12 +11,18 @@ We mount our own policy on http and https alike (`MailjetRetry`):
   may come after the write was carried out. The product itself settles those: creates look
   for what a lost answer may have made (`ensure_list`, `ensure_draft`), the send reconciles
   from the draft's Status (jobs/launch.py).
+
+Calls are bounded on our side (bot/limiter.py): MAILJET_MAX_CONCURRENT in flight and
+MAILJET_MAX_REQUESTS_PER_SECOND started per second, on threads of our own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +31,7 @@ from mailjet_rest import errors as mj_errors
 from mailjet_rest.utils.guardrails import SecureHTTPAdapter
 from urllib3.util.retry import Retry
 
+from bot.limiter import Limiter
 from bot.logs import get_logger
 
 log = get_logger(__name__)
@@ -118,21 +125,48 @@ def _translate(exc: Exception, what: str) -> MailjetError:
     return MailjetError(f"{what}: Mailjet error: {detail or exc}", status=status, ambiguous=True)
 
 
+def _release_soon(loop: asyncio.AbstractEventLoop, limiter: Limiter) -> None:
+    try:
+        loop.call_soon_threadsafe(limiter.release)
+    except RuntimeError:
+        pass  # the loop is closed (shutdown): nobody waits for a slot any more
+
+
 class Mailjet:
-    def __init__(self, api_key: str, api_secret: str, api_url: str, *, timeout: float = 30.0, settle_pause: float = 1.0):
+    def __init__(self, api_key: str, api_secret: str, api_url: str, *, timeout: float = 30.0, settle_pause: float = 1.0,
+                 max_concurrent: int = 20, max_per_second: int = 50):
         # How long to let a write whose answer was lost land before looking for its result.
         self.settle_pause = settle_pause
         self._client = Client(auth=(api_key, api_secret), api_url=api_url, version="v3", timeout=timeout)
-        adapter = SecureHTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=retry_policy())
+        # As many pooled connections as calls may be in flight; one policy for http and https.
+        adapter = SecureHTTPAdapter(pool_connections=1, pool_maxsize=max_concurrent, max_retries=retry_policy())
         for scheme in ("https://", "http://"):
             self._client.session.mount(scheme, adapter)
+        # Calls share one limit (Mailjet's is per API key) and one pool of threads sized to it
+        # (asyncio's default executor has min(32, cpus + 4) threads, shared with everything else).
+        self._limiter = Limiter(max_concurrent, max_per_second)
+        self._executor = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="mailjet")
 
     def close(self) -> None:
         self._client.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _in_thread(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking client call on the Mailjet threads, inside the limiter. The slot is
+        released when the thread is done, not when the caller stops waiting."""
+        loop = asyncio.get_running_loop()
+        await self._limiter.acquire()
+        try:
+            future = self._executor.submit(contextvars.copy_context().run, functools.partial(func, *args, **kwargs))
+        except BaseException:
+            self._limiter.release()
+            raise
+        future.add_done_callback(lambda _: _release_soon(loop, self._limiter))
+        return await asyncio.wrap_future(future)
 
     async def _call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
-            response = await asyncio.to_thread(func, *args, **kwargs)
+            response = await self._in_thread(func, *args, **kwargs)
         except mj_errors.ApiError as exc:
             raise _translate(exc, what) from exc
         if not response.content:

@@ -68,7 +68,17 @@ def slack_client(settings: Settings, *, retry_server_errors: bool = False) -> As
 def mailjet_client(settings: Settings) -> Mailjet:
     assert settings.MAILJET_API_KEY is not None and settings.MAILJET_API_SECRET is not None
     return Mailjet(settings.MAILJET_API_KEY.get_secret_value(), settings.MAILJET_API_SECRET.get_secret_value(),
-                   settings.MAILJET_API_URL, timeout=settings.MAILJET_TIMEOUT_SECONDS)
+                   settings.MAILJET_API_URL, timeout=settings.MAILJET_TIMEOUT_SECONDS,
+                   max_concurrent=settings.MAILJET_MAX_CONCURRENT,
+                   max_per_second=settings.MAILJET_MAX_REQUESTS_PER_SECOND)
+
+
+def pool_size(settings: Settings) -> int:
+    """Connections of the one pool: one per concurrent stage (held for its whole run), plus 10
+    for the rest: a stage's short second connection (the launch's send claim), planning (two),
+    the outbox, commands and clicks, readiness. A stage waiting for its second connection
+    therefore always gets one soon: it never waits on another stage's held connection."""
+    return settings.STAGE_CONCURRENCY + 10
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> str:
@@ -109,7 +119,7 @@ async def run(settings: Settings) -> int:
         dsn = await open_database(settings, stack)
         applied = await run_migrations(dsn)
         log.info("database ready", migrations_applied=applied)
-        pool = await create_pool(dsn)
+        pool = await create_pool(dsn, max_size=pool_size(settings))
         stack.push_async_callback(pool.close)
         mailjet = mailjet_client(settings)
         stack.callback(mailjet.close)
@@ -145,7 +155,9 @@ async def run(settings: Settings) -> int:
             stages=(engine.run_one, _next_stage_due(services)),
             outbox=(lambda: _deliver_some(sender), sender.next_due),
             summary=_weekly_summary(services),
+            stage_concurrency=settings.STAGE_CONCURRENCY,
         )
+        engine.on_claim = scheduler.stages.claimed
         await scheduler.start(dsn)
         log.info("campaign-bot running", instance=instance_id, port=settings.PORT, send_mode=settings.SEND_MODE,
                  channel=settings.CAMPAIGN_CHANNEL, channel_member=services.membership.member)

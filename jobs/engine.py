@@ -10,6 +10,7 @@ and, after STAGE_MAX_ATTEMPTS, marked failed with an alert in the channel: never
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from collections.abc import Awaitable, Callable
@@ -99,15 +100,21 @@ class Engine:
         self.services = services
         self.executors = executors
         self.after_stage = after_stage
+        # Called once a stage is claimed, before it runs: the scheduler lets another worker
+        # look for the next due stage (STAGE_CONCURRENCY), so stages due together overlap.
+        self.on_claim: Callable[[], None] = lambda: None
 
     async def run_one(self) -> bool:
-        """Claim and run one due stage; False when nothing is due."""
+        """Claim and run one due stage; False when nothing is due. Safe to call concurrently:
+        each call claims a different row (SKIP LOCKED), and never a stage of a round whose
+        earlier due stage is still pending (the claim query), so a round's stages keep their order."""
         services = self.services
         async with services.pool.acquire() as connection, connection.transaction():
             now = services.clock.now()
             run = await connection.fetchrow(Q.claim_due_stage, now)
             if run is None:
                 return False
+            self.on_claim()
             round_row = await connection.fetchrow(Q.round_by_id, run["round_id"])
             campaign = await connection.fetchrow(Q.campaign_of_round, round_row["id"])  # a rehearsal's too
             ctx = StageContext(services, connection, run, round_row, campaign, now)

@@ -31,6 +31,11 @@ Simplified:
 - contact properties, segmentation, A/X testing, templates and time windows are not modelled;
   ``statcounters`` answers only ``CounterSource=Campaign`` with ``CounterResolution=Lifetime``;
 - a managemanycontacts job takes effect when it reports ``Completed`` (at once by default).
+
+Injected, not Mailjet's: ``latency`` delays every API answer (half before the request is handled,
+half after, as a network round trip would), and the stand-in counts the requests in flight
+(``in_flight``, ``max_in_flight``, the same for send calls, and the most requests started in any
+one second), so tests and benchmarks can see how the product loads Mailjet.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import re
 import ssl
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -518,6 +524,7 @@ class MailjetStandin:
         job_polls_before_complete: int = 0,
         clock: Clock | None = None,
         send_processing_seconds: float = 3.0,
+        latency: float = 0.0,
     ):
         token = base64.b64encode(f"{api_key}:{api_secret}".encode()).decode()
         self._authorization = f"Basic {token}"
@@ -536,6 +543,20 @@ class MailjetStandin:
         self.schedule_calls: list[dict[str, Any]] = []
         self.test_sends: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
+
+        # Seconds each API answer takes, as seen by the client: a round trip to api.mailjet.com
+        # from a real network is ~0.3 s (the measurement of issue #9), loopback is ~0. May be
+        # changed at any time; a request uses the value current when it arrives.
+        self.latency = latency
+        # Load observed, for tests and benchmarks (not Mailjet behaviour): API requests being
+        # answered right now and the most at once, the same for send calls, and the most
+        # requests that started within any one second (monotonic time).
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.sends_in_flight = 0
+        self.max_sends_in_flight = 0
+        self.max_started_per_second = 0
+        self._recent_starts: deque[float] = deque()
 
         self._next_ids = dict(FIRST_IDS)
         self._senders: dict[int, dict[str, Any]] = {}
@@ -888,34 +909,64 @@ class MailjetStandin:
     async def _middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:
         if request.path.startswith("/_standin/"):
             return await handler(request)
-        self._settle()
-        body, body_error = await _read_json(request)
-        request[JSON_BODY] = body
-        self.requests.append(
-            {
-                "method": request.method,
-                "path": request.path,
-                "query": dict(request.query),
-                "json": body,
-                "at": self._now(),
-            }
-        )
-        sends_before = len(self.sends)
+        send_path = SEND_PATH_RE.match(request.path) if request.method == "POST" else None
+        self._started(is_send=send_path is not None)
         try:
-            response = await self._answer(request, handler, body_error)
-        except ApiError as exc:
-            response = exc.response()
-        send_path = SEND_PATH_RE.match(request.path)
-        if request.method == "POST" and send_path:
-            self.send_attempts.append(
+            latency = self.latency
+            if latency > 0:
+                await asyncio.sleep(latency / 2)  # the way in
+            self._settle()
+            body, body_error = await _read_json(request)
+            request[JSON_BODY] = body
+            self.requests.append(
                 {
-                    "draft_id": int(send_path[1]),
+                    "method": request.method,
+                    "path": request.path,
+                    "query": dict(request.query),
+                    "json": body,
                     "at": self._now(),
-                    "status": response.status,
-                    "accepted": len(self.sends) > sends_before,
                 }
             )
-        return response
+            sends_before = len(self.sends)
+            try:
+                response = await self._answer(request, handler, body_error)
+            except ApiError as exc:
+                response = exc.response()
+            if send_path:
+                self.send_attempts.append(
+                    {
+                        "draft_id": int(send_path[1]),
+                        "at": self._now(),
+                        "status": response.status,
+                        "accepted": len(self.sends) > sends_before,
+                    }
+                )
+            if latency > 0:
+                await asyncio.sleep(latency / 2)  # the way back
+            return response
+        finally:
+            self.in_flight -= 1
+            if send_path:
+                self.sends_in_flight -= 1
+
+    def _started(self, *, is_send: bool) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if is_send:
+            self.sends_in_flight += 1
+            self.max_sends_in_flight = max(self.max_sends_in_flight, self.sends_in_flight)
+        now = time.monotonic()
+        self._recent_starts.append(now)
+        while self._recent_starts[0] <= now - 1.0:
+            self._recent_starts.popleft()
+        self.max_started_per_second = max(self.max_started_per_second, len(self._recent_starts))
+
+    def reset_load_counters(self) -> None:
+        """Forget the high-water marks (requests in flight are still counted)."""
+        self.max_in_flight = self.in_flight
+        self.max_sends_in_flight = self.sends_in_flight
+        self._recent_starts.clear()
+        self.max_started_per_second = 0
 
     async def _answer(
         self, request: web.Request, handler: Callable, body_error: ApiError | None
@@ -1924,6 +1975,11 @@ class MailjetStandin:
                 ],
                 "sends": len(self.sends),
                 "send_attempts": len(self.send_attempts),
+                "latency": self.latency,
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
+                "max_sends_in_flight": self.max_sends_in_flight,
+                "max_started_per_second": self.max_started_per_second,
                 "schedule_calls": len(self.schedule_calls),
                 "pending_faults": [
                     {

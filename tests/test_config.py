@@ -166,6 +166,10 @@ def test_comma_lists(monkeypatch, variable, text, ids):
         ("MAILJET_API_URL", "https://api.mailjet.com/#x", "fragment"),
         ("MAILJET_API_URL", "http://127.0.0.1:99999/", "port"),
         ("MAILJET_API_URL", "https://api.mailjet.com /", "spaces"),
+        ("STAGE_CONCURRENCY", "0", "1"),
+        ("STAGE_CONCURRENCY", "65", "64"),
+        ("MAILJET_MAX_CONCURRENT", "0", "1"),
+        ("MAILJET_MAX_REQUESTS_PER_SECOND", "0", "1"),
     ],
 )
 def test_malformed_value_is_one_line_naming_the_variable(monkeypatch, variable, value, fragment):
@@ -345,3 +349,13 @@ def test_dotenv_in_cwd_is_read_and_environment_wins(monkeypatch, clean_env):
 def test_overrides_win(monkeypatch):
     monkeypatch.setenv("PORT", "9999")
     assert load_settings(PORT=1234).PORT == 1234
+
+
+def test_concurrency_defaults_and_the_pool_they_need(monkeypatch):
+    from bot.runtime import pool_size
+
+    settings = load_settings()
+    assert (settings.STAGE_CONCURRENCY, settings.MAILJET_MAX_CONCURRENT, settings.MAILJET_MAX_REQUESTS_PER_SECOND) == (20, 20, 50)
+    assert pool_size(settings) == 30
+    monkeypatch.setenv("STAGE_CONCURRENCY", "1")
+    assert pool_size(load_settings()) == 11

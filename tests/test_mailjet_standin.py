@@ -501,3 +501,28 @@ async def test_rate_limit_answers_429_with_retry_after(standin, mj):
     assert standin.rate_limited == 2
     standin.limit_rate(None)
     await call(mj.contactslist.get)
+
+
+async def test_latency_delays_every_answer_and_load_is_counted(standin, mj):
+    standin.add_sender(SENDER)
+    list_id = seeded_list(standin, 2)
+    draft_ids = []
+    for _ in range(3):
+        draft_ids.append(await create_draft(mj, list_id))
+        await call(mj.campaigndraft_detailcontent.create, id=draft_ids[-1], data={"Text-part": "Hi"})
+    assert standin.max_in_flight == 1 and standin.max_sends_in_flight == 0  # one call after another
+    standin.latency = 0.4
+    started = time.monotonic()
+    await call(mj.contactslist.get, filters={"countOnly": 1})
+    assert time.monotonic() - started >= 0.4
+    standin.reset_load_counters()
+    # Three sends and two reads at once: all five are in flight together inside the delay.
+    await asyncio.gather(*(call(mj.campaigndraft_send.create, id=d) for d in draft_ids),
+                         *(call(mj.campaigndraft.get, id=d) for d in draft_ids[:2]))
+    assert standin.max_in_flight == 5 and standin.max_sends_in_flight == 3
+    assert standin.max_started_per_second == 5
+    assert standin.in_flight == 0 and standin.sends_in_flight == 0
+    assert len(standin.sends) == 3
+    async with aiohttp.ClientSession(standin.api_url) as http:
+        state = await (await http.get("/_standin/state")).json()
+    assert state["max_in_flight"] == 5 and state["max_sends_in_flight"] == 3 and state["latency"] == 0.4

@@ -2,9 +2,15 @@
 
 -- name: claim_due_stage
 -- Held for the whole execution inside the caller's transaction: a crash releases it at once.
+-- Stages run side by side (STAGE_CONCURRENCY, replicas), but one round's stages one at a time
+-- and in order: not while an earlier due stage of the same round is pending (running elsewhere).
 SELECT s.*
 FROM stage_runs s
 WHERE s.state = 'pending' AND s.due_at <= $1
+  AND NOT EXISTS (
+      SELECT 1 FROM stage_runs e
+      WHERE e.round_id = s.round_id AND e.state = 'pending' AND e.due_at <= $1
+        AND (e.due_at, e.id) < (s.due_at, s.id))
 ORDER BY s.due_at, s.id
 FOR NO KEY UPDATE SKIP LOCKED
 LIMIT 1;
