@@ -35,6 +35,8 @@ migrate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/planning_memory.py
 	$(BIN)/python bench/webhook_ingest.py
+	$(BIN)/python bench/status_latency.py
+	$(BIN)/python bench/launch_lateness.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
