@@ -15,6 +15,7 @@ import pytest
 
 from handlers import blocks
 from standins.slack import SlackStandin
+from tests.support.days import GB_ENG
 from tests.support.flows import Flow
 from tests.support.harness import ADMIN, APPROVER, OPERATOR, STRANGER
 from tests.support.world import seed_account
@@ -302,9 +303,12 @@ async def test_modal_plans_exactly_as_the_text_form(bot_factory, slack, mailjet,
     account = seed_account(mailjet, contacts=12, unsubscribed=0, excluded=0)
     await bot_factory()
     # A Monday at least a week ahead: rounds on days=mon,wed then fall on that Monday and Wednesday
-    # whatever today's weekday is.
+    # whatever today's weekday is, unless one is a public holiday (GB-ENG, the default): then a later week.
     week_ahead = datetime.now(ZoneInfo(LONDON)).date() + timedelta(days=7)
-    start = (week_ahead + timedelta(days=-week_ahead.weekday() % 7)).isoformat()
+    monday = week_ahead + timedelta(days=-week_ahead.weekday() % 7)
+    while monday in GB_ENG or monday + timedelta(days=2) in GB_ENG:
+        monday += timedelta(days=7)
+    start = monday.isoformat()
 
     view = await open_modal(slack)
     payload = await submit(slack, view, form_values("Modal Letter", account.master_list, account.template_draft,
