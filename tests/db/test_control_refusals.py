@@ -222,9 +222,7 @@ async def test_approve(world: World):
 async def test_preflight_hold_resume_cancel_and_override(world: World):
     await world.plan("Letter")
     await world.plan("Pending", planned=False)
-    services = world.services
-    async with world.pool.acquire() as connection:
-        pending = await controls.find_round(connection, name="Pending", number=1)
+    services, pending = world.services, await world.target("Pending", 1)
     await world.refused(controls.preflight_now(services, pending, OPERATOR), "*Pending* is not planned yet (planning pending)")
     await world.refused(controls.hold(services, pending.campaign, [pending.round], OPERATOR, "why"),
                         "*Pending* is not planned yet (planning pending)")
@@ -252,9 +250,7 @@ async def test_preflight_hold_resume_cancel_and_override(world: World):
 async def test_reschedule(world: World):
     await world.plan("Letter")
     await world.plan("Pending", planned=False)
-    services = world.services
-    async with world.pool.acquire() as connection:
-        pending = await controls.find_round(connection, name="Pending", number=1)
+    services, pending = world.services, await world.target("Pending", 1)
     await world.refused(controls.reschedule(services, pending, OPERATOR, "2027-04-01T09:00"),
                         "*Pending* is not planned yet (planning pending)")
     target = await world.target("Letter", 2)
