@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast run check migrate bench clean
+.PHONY: demo test test-fast test-unit test-e2e run check migrate bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,14 @@ demo: $(STAMP)            ## everything local, no accounts: embedded Postgres, S
 test: $(STAMP)            ## the whole suite (end-to-end tests included)
 	$(BIN)/python -m pytest -q
 
-test-fast: $(STAMP)       ## everything but the end-to-end tests that start campaign-bot run
-	$(BIN)/python -m pytest -q -m "not slow"
+test-fast: $(STAMP)       ## unit, db and contract tests: everything but the end-to-end tests (tests/e2e)
+	$(BIN)/python -m pytest -q tests/unit tests/db tests/contract
+
+test-unit: $(STAMP)       ## pure tests only: no database, no network (seconds)
+	$(BIN)/python -m pytest -q tests/unit
+
+test-e2e: $(STAMP)        ## the end-to-end tests: campaign-bot run against the stand-ins, and the demo
+	$(BIN)/python -m pytest -q tests/e2e
 
 run: $(STAMP)             ## the real thing: needs the variables of the README in the environment or .env
 	$(BIN)/campaign-bot run

@@ -1,5 +1,5 @@
 """What the benchmarks share: a plain text table. (Their database server and throwaway
-databases come from storage/database.py, as the tests' do.)"""
+databases come from tests/support/postgres.py, as the tests' do.)"""
 
 from __future__ import annotations
 

@@ -55,9 +55,10 @@ from common import text_table  # noqa: E402
 from bot.clock import FileOffsetClock, write_test_clock_offset  # noqa: E402
 from standins.mailjet import MailjetStandin  # noqa: E402
 from standins.slack import SlackStandin  # noqa: E402
-from storage.database import connect, postgres_server, scratch_database  # noqa: E402
-from tests.harness import APPROVER, MAILJET_KEY, MAILJET_SECRET, OPERATOR, BotProcess  # noqa: E402
-from tests.world import TEST_OFFSETS, iso, seed_account  # noqa: E402
+from storage.database import connect  # noqa: E402
+from tests.support.harness import APPROVER, MAILJET_KEY, MAILJET_SECRET, OPERATOR, BotProcess  # noqa: E402
+from tests.support.postgres import postgres_server, scratch_database  # noqa: E402
+from tests.support.world import TEST_OFFSETS, iso, seed_account  # noqa: E402
 
 GOALS = {20: 2.0, 50: 5.0}        # rounds due together -> every send by T + this many seconds
 GROUP_SPACING = timedelta(hours=3)  # past the previous group's wrap-up (T+2h)

@@ -40,12 +40,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from storage.database import create_database, drop_database, postgres_server
-from common import text_table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from common import text_table  # noqa: E402
+
+from tests.support.postgres import create_database, drop_database, postgres_server  # noqa: E402
 
 MAILJET_KEY, MAILJET_SECRET = "bench-mj-key", "bench-mj-secret-0123456789"
 SENDER = "news@example.com"

@@ -65,12 +65,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from storage.database import postgres_server, scratch_database
-from common import text_table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from common import text_table  # noqa: E402
+
+from tests.support.postgres import postgres_server, scratch_database  # noqa: E402
 
 LIMIT_MS = 1000.0
 DEFAULT_ZONE = "Europe/London"

@@ -45,12 +45,14 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from storage.database import postgres_server, scratch_database
-from common import text_table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from common import text_table  # noqa: E402
+
+from tests.support.postgres import postgres_server, scratch_database  # noqa: E402
 
 USER, PASSWORD = "bench-hook", "bench-hook-password-0123"
 BASE_TIME = 1_795_000_000

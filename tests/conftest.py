@@ -1,6 +1,10 @@
 """Shared fixtures: a real Postgres (a fresh database per test), the Slack and Mailjet
 stand-ins on loopback, and a way to start the real entry point (`campaign-bot run`).
 
+The suite by kind: tests/unit (pure: no database, no network), tests/db (in-process against a
+real Postgres), tests/contract (the real Slack and Mailjet clients against the stand-ins),
+tests/e2e (through `campaign-bot run`, marked slow); helpers in tests/support.
+
 Postgres: DATABASE_URL if set; else the machine's server on 127.0.0.1:5432 if it answers;
 else an embedded server for the session. Each test that needs a database gets its own,
 created and dropped here, so runs never collide.
@@ -21,8 +25,9 @@ from bot.clock import FileOffsetClock
 from standins.mailjet import MailjetStandin
 from standins.slack import SlackStandin
 from standins.tls import local_tls
-from storage.database import create_pool, postgres_server, scratch_database
-from tests.harness import MAILJET_KEY, MAILJET_SECRET, BotProcess
+from storage.database import create_pool
+from tests.support.harness import MAILJET_KEY, MAILJET_SECRET, BotProcess
+from tests.support.postgres import postgres_server, scratch_database
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ from mailjet_rest import Client
 from mailjet_rest.errors import ApiError, ValidationError
 
 from bot.mailjet import Mailjet, MailjetError
-from tests.harness import MAILJET_KEY, MAILJET_SECRET
-from tests.world import SENDER, seed_account
+from tests.support.harness import MAILJET_KEY, MAILJET_SECRET
+from tests.support.world import SENDER, seed_account
 
 
 @pytest.fixture
