@@ -5,7 +5,7 @@ Machines are noisy, so the large figures are printed next to a baseline measured
 run, on the same server, by the same code.
 
 What is measured, for each of the two datasets: the real handlers of handlers/commands.py
-(`list_campaigns`, `status`, `audit_log`) called with a `Command` from `bot.commands.parse`,
+(`list_campaigns`, `status`, `audit_log`) called with a `Command` from `bot.grammar.parse`,
 on a pool from `storage.database.create_pool` (jsonb codecs set). That is exactly the work
 of each subcommand after Slack's ack: the same named queries with the same parameters
 
@@ -396,7 +396,7 @@ class Subcommand:
 
 def subcommands(pool: Any, campaign_name: str, rounds: int) -> list[Subcommand]:
     """The three handlers, called as dispatch() calls them after the ack."""
-    from bot.commands import parse
+    from bot.grammar import parse
     from handlers import commands
 
     services = SimpleNamespace(pool=pool, settings=SimpleNamespace(DEFAULT_TIMEZONE=DEFAULT_ZONE))

@@ -85,7 +85,7 @@ FIRST_ROUND_IN = 35.0
 ROUND_SPACING = 10.0
 ROUNDS = 3
 OFFSETS = {"prelaunch": -20.0, "preflight": -15.0, "warning": -10.0, "wrapup": 12.0, "cleanup": 23.0}
-WINDOW = 10.0  # the launch window closes no later than the wrap-up (bot/commands.py refuses otherwise)
+WINDOW = 10.0  # the launch window closes no later than the wrap-up (bot/grammar.py refuses otherwise)
 
 # What the Mailjet stand-in "reports" for round 1's campaign (19 recipients): how many of each,
 # and which recipients (by position in round 1's list) hard-bounced, soft-bounced, were blocked

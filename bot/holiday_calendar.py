@@ -67,7 +67,3 @@ def holiday_name(day: date, code: str | None) -> str | None:
     if not code:
         return None
     return _calendar(code).get(day)
-
-
-def describe(code: str | None) -> str:
-    return code or "no holiday calendar"

@@ -186,10 +186,6 @@ class Rates:
         return getattr(self, name)
 
 
-def compute_rates(counts: Counts) -> Rates:
-    return Rates.of(counts)
-
-
 class Verdict(enum.StrEnum):
     HEALTHY = "healthy"
     WARNING = "warning"

@@ -29,15 +29,16 @@ from datetime import timedelta
 import asyncpg
 import asyncpg.exceptions
 
-from bot import checks
+from bot import preflight_rules
+from bot.announce import refresh_parent
 from bot.failpoints import failpoint
 from bot.logs import get_logger
 from bot.mailjet import DRAFT, DRAFT_STATUS, PROGRAMMED, SENT, MailjetError
 from bot.metrics import MAILJET_SENDS
-from handlers import blocks
+from bot.messages.common import humanize
+from bot.messages.rounds import alert, launch_confirmation
 from jobs import rehearsal, sent
 from jobs.engine import Outcome, StageContext
-from jobs.preflight import refresh_parent
 from storage import outbox
 from storage.audit import audit
 from storage.queries import Q
@@ -103,7 +104,7 @@ async def _gate(ctx: StageContext) -> str | None:
 def why_not_sent(ctx: StageContext, gate: str | None) -> str:
     window = ctx.campaign["launch_window"]
     why = gate or ctx.round["outcome_detail"] or "it was not ready"
-    return (f"The launch window ({blocks.humanize(window)} after the send instant) closed "
+    return (f"The launch window ({humanize(window)} after the send instant) closed "
             f"and the round was not sent: {why}. It will not be sent automatically; "
             "reschedule it to send it later.")
 
@@ -114,7 +115,7 @@ async def _draft_unchanged(ctx: StageContext) -> bool:
     mailjet = ctx.services.mailjet
     draft = await mailjet.get_draft(ctx.round["mailjet_draft_id"])
     content = await mailjet.get_draft_content(ctx.round["mailjet_draft_id"])
-    current = checks.content_hash(draft, content)
+    current = preflight_rules.content_hash(draft, content)
     if ctx.round["state"] != "approved":
         run = await ctx.connection.fetchrow(Q.preflight_latest, ctx.round["id"])
         if run is not None and run["content_hash"] == current:
@@ -141,7 +142,7 @@ async def _stop_for_changed_draft(ctx: StageContext, *, to_state: str, action: s
                 round_id=ctx.round["id"], detail={"summary": "the draft's content changed since pre-flight checked it"})
     await outbox.post_in_round_thread(
         ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:{key}", channel=ctx.campaign["channel"],
-        now=ctx.now, message=blocks.alert(ctx.campaign, round_row, text),
+        now=ctx.now, message=alert(ctx.campaign, round_row, text),
     )
     await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
 
@@ -197,7 +198,7 @@ async def record_sent(ctx: StageContext, *, campaign_id: int | None, dry_run: bo
                 detail={"summary": "dry run: Mailjet was not called" if dry_run else f"Mailjet campaign {campaign_id}",
                         "mailjet_campaign_id": campaign_id, **({"note": note} if note else {})})
     message = (await rehearsal.launch_message(ctx, round_row) if ctx.is_rehearsal else
-               blocks.launch_confirmation(ctx.campaign, round_row, dry_run=dry_run, recipients=round_row["recipient_count"], note=note))
+               launch_confirmation(ctx.campaign, round_row, dry_run=dry_run, recipients=round_row["recipient_count"], note=note))
     await outbox.post_in_round_thread(
         ctx.connection, round_id=round_row["id"], key=sent.confirmation_key(round_row["id"]),
         channel=ctx.campaign["channel"], now=ctx.now, message=message,
@@ -254,27 +255,25 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
 
 
 async def mark_missed(ctx: StageContext, reason: str) -> Outcome:
-    current = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
-    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], "missed", ctx.now, reason)
-    await _close_round(ctx, round_row, "round missed", reason)
-    return Outcome.done(missed=True, reason=reason)
+    return await _close_round(ctx, "missed", reason)
 
 
 async def mark_failed(ctx: StageContext, reason: str) -> Outcome:
+    return await _close_round(ctx, "failed", reason)
+
+
+async def _close_round(ctx: StageContext, state: str, reason: str) -> Outcome:
     # Read again: the send claim may have moved the round to `sending` on another connection.
     current = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
-    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], "failed", ctx.now, reason)
-    await _close_round(ctx, round_row, "round failed", reason)
-    return Outcome.done(failed=True, reason=reason)
-
-
-async def _close_round(ctx: StageContext, round_row: asyncpg.Record, action: str, reason: str) -> None:
+    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], state, ctx.now, reason)
+    action = f"round {state}"
     if not ctx.is_rehearsal:  # a rehearsal's wrap-up and cleanup still say what they would do
         await ctx.connection.execute(Q.stage_cancel_pending_presend, round_row["id"], ctx.now, action)
     await audit(ctx.connection, now=ctx.now, actor="system", action=action, campaign_id=ctx.campaign["id"],
                 round_id=round_row["id"], detail={"summary": reason})
     await outbox.post_in_round_thread(
         ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:{action.replace(' ', '-')}",
-        channel=ctx.campaign["channel"], now=ctx.now, message=blocks.alert(ctx.campaign, round_row, reason),
+        channel=ctx.campaign["channel"], now=ctx.now, message=alert(ctx.campaign, round_row, reason),
     )
     await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
+    return Outcome.done(**{state: True}, reason=reason)

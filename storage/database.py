@@ -20,11 +20,11 @@ from urllib.parse import urlparse, urlunparse
 
 import asyncpg
 import platformdirs
+import structlog
 
-from bot.logs import get_logger
 from storage.migrations import migrate
 
-log = get_logger(__name__)
+log = structlog.get_logger(__name__)  # configured by bot/logs.py; storage imports nothing of ours above it
 
 
 def local_postgres_answers(host: str = "127.0.0.1", port: int = 5432) -> bool:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import cleanup as rules
+from bot import suppression_rules as rules
 from storage.queries import Q
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

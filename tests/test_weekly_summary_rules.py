@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import ConfigurationError, load_settings
+from bot.messages.summary import build_summary
 from bot.summary import (
     WeeklySlot,
-    build_summary,
     covered,
     cutoff,
     latest_due,
