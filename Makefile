@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)            ## everything local, no accounts: embedded Postgres, Slack and Mailjet stand-ins
 	$(BIN)/campaign-bot demo
 
-test: $(STAMP)            ## the whole suite (end-to-end tests included)
+test: $(STAMP)            ## the whole suite (end-to-end tests included); imports checked first
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)       ## everything but the end-to-end tests that start campaign-bot run
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/python -m pytest -q -m "not slow"
 
 run: $(STAMP)             ## the real thing: needs the variables of the README in the environment or .env

@@ -9,10 +9,10 @@ What is measured, for each of the two datasets: the real handlers of handlers/co
 on a pool from `storage.database.create_pool` (jsonb codecs set). That is exactly the work
 of each subcommand after Slack's ack: the same named queries with the same parameters
 
-* list:   Q.campaigns_overview(50, 0), then blocks.campaigns_list_text;
+* list:   Q.campaigns_overview(50, 0), then replies.campaigns_list_text;
 * status: Q.campaign_by_name, Q.rounds_of_campaign, Q.stage_runs_of_campaign,
-          Q.live_approvals_of_campaign, Q.freeze_state, then blocks.status_blocks;
-* log:    Q.campaign_by_name, Q.audit_count, Q.audit_page(campaign, 20, 0), then blocks.audit_text,
+          Q.live_approvals_of_campaign, Q.freeze_state, then replies.status_blocks;
+* log:    Q.campaign_by_name, Q.audit_count, Q.audit_page(campaign, 20, 0), then replies.audit_text,
 
 each pool acquire included. Not measured: Slack's round trips (ack, respond), role checks and
 dispatch's metric counters. Each reply is checked (a "no campaign named …" answer would be a

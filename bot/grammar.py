@@ -1,4 +1,4 @@
-"""The `/campaign` grammar (PRODUCT.md section 8): text in, a parsed command or a usage error out.
+"""The `/campaign` grammar (its USAGE table is a contract): text in, a parsed command or a usage error out.
 
 Parsing never raises anything but CommandError, whose message is shown to the user as an
 ephemeral reply together with the usage of the subcommand.
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from bot import holiday_calendar, schedule
 from bot.schedule import ScheduleError
 
-DEFAULT_HOLIDAYS = "GB-ENG"   # PRODUCT.md section 9; the running bot passes DEFAULT_HOLIDAYS
+DEFAULT_HOLIDAYS = "GB-ENG"   # the setting's default; the running bot passes the DEFAULT_HOLIDAYS setting
 
 USAGE: dict[str, str] = {
     "help": "/campaign help",

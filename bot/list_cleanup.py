@@ -148,7 +148,8 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
         changed = await connection.fetchrow(Q.round_recount, round_id)
         other = await connection.fetchrow(Q.campaign_by_id, changed["campaign_id"])
         if changed["state"] == "approved":
-            # Its list changed: a material change, so the approval lapses (PRODUCT.md invariant 4).
+            # Its list changed, so the approval lapses ("a round sends only if an approver approved it …
+            # and nothing material changed since (time, list, draft content)").
             await connection.execute(Q.approval_lapse, round_id, now, f"cleanup plan {plan['id']} changed its list")
             changed = await connection.fetchrow(Q.round_transition, round_id, "approved", "ready", now, None)
             await announce(connection, services, other, changed, stage="alert", now=now,

@@ -7,7 +7,8 @@ an older run's button changes nothing.
 
 An existing approval survives a re-run only if nothing material changed: the run passes,
 the draft's content hash and the send instant are the ones approved. Otherwise it lapses
-and the round must be approved again (PRODUCT.md invariant 4).
+and the round must be approved again ("nothing material changed since (time, list, draft
+content)").
 """
 
 from __future__ import annotations

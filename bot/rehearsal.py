@@ -1,4 +1,4 @@
-"""A rehearsal (`/campaign rehearse`, PRODUCT.md section 8.1): its rules as pure functions, and
+"""A rehearsal (`/campaign rehearse`): its rules as pure functions, and
 starting one. The stages that run it are jobs/rehearsal.py's.
 
 A rehearsal replays every stage of every unsent round on a compressed copy of the

@@ -1,7 +1,7 @@
 """Numbers after the send: read from Mailjet's statcounters, stored with the time they were
 read, and turned into the wrap-up report (bot/messages/report.py). Used by the early look and
 the wrap-up stages (jobs/wrapup.py) and by `/campaign report`. Nothing is estimated: numbers
-that cannot be read are said to be missing (PRODUCT.md invariant 6).
+that cannot be read are said to be missing ("numbers are real or absent").
 """
 
 from __future__ import annotations

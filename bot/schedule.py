@@ -213,7 +213,7 @@ def on_allowed_day_and_time(instant: datetime, *, days: tuple[str, ...], at: tim
 
 
 def round_sizes(eligible: int, rounds: int) -> list[int]:
-    """`ceil(n/rounds)` per round, the remainder in the last (PRODUCT.md section 3)."""
+    """`ceil(n/rounds)` per round, the remainder in the last (boundaries never shift afterwards)."""
     if rounds < 1:
         raise ScheduleError("a campaign has at least one round")
     per_round = -(-eligible // rounds)

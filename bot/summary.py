@@ -1,4 +1,4 @@
-"""The weekly summary (PRODUCT.md section 8.1, `WEEKLY_SUMMARY`): when it is due, and what it says.
+"""The weekly summary (`WEEKLY_SUMMARY`): when it is due; what it says is bot/messages/summary.py.
 
 Pure: times come in as arguments, rows as mappings. The summary is due every week at a
 wall-clock time in DEFAULT_TIMEZONE (`mon 09:00`): 09:00 London is 09:00 in winter and in

@@ -1,5 +1,5 @@
-"""`/campaign new` with no arguments: a modal with the text form's options as fields
-(PRODUCT.md section 8).
+"""`/campaign new` with no arguments: a modal with the text form's options as fields (the
+views are bot/messages/modal.py).
 
 The submission is turned into the text grammar's options and goes through the same code
 as `/campaign new <name> …`: `bot.grammar._build_new`, then `bot.campaigns.create_campaign`

@@ -1,14 +1,10 @@
-"""`/campaign rehearse <name>`: a dress rehearsal of every unsent round (PRODUCT.md section 8.1).
-
-Starting one copies the campaign's unsent rounds into rows that belong to the rehearsal
-(campaign_id NULL, rehearsal_of = the real round) and gives each copy the six stage runs on
-a compressed timeline (bot/rehearsal.py). From there the ordinary engine claims and runs
-them with the ordinary executors. What makes it a rehearsal:
+"""A rehearsal's stages (`/campaign rehearse <name>`; bot/rehearsal.py starts one): the copies of
+the unsent rounds run through the ordinary engine and executors. What makes them a rehearsal:
 
 - `StageContext.is_rehearsal` / `dry_run`: the launch never calls Mailjet, claims the copy
   with its own guard (no approval needed: it reports what approval the real round still
   needs) and, when the gate would stop the real round, says so at once instead of waiting
-  for the window to close;
+  for the window to close (`would_not_send`);
 - pre-flight checks the real round (ledger, instant, previous round) against Mailjet now;
 - storage/outbox.py routes every message of a copy into the rehearsal's thread with
   `"rehearsal": true` in its metadata and without buttons; storage/audit.py prefixes its

@@ -1,7 +1,6 @@
-"""Numbers after the send: the early look (`metrics`, T+30m), the wrap-up report (`wrapup`,
-T+2h) and `/campaign report`. Every number comes from Mailjet's statcounters and is stored
-with the time it was read; a report that cannot get data says so and the stage retries
-(PRODUCT.md invariant 6). Nothing is estimated.
+"""The stages after the send that read numbers: the early look (`metrics`, T+30m) and the
+wrap-up report (`wrapup`, T+2h). bot/reporting.py reads and stores them; a wrap-up that cannot
+get data says so and the stage retries ("numbers are real or absent"). Nothing is estimated.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""bot/grammar.py: the `/campaign` grammar of PRODUCT.md section 8."""
+"""bot/grammar.py: the `/campaign` grammar."""
 
 from __future__ import annotations
 

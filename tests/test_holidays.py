@@ -1,4 +1,4 @@
-"""Holiday-aware planning (PRODUCT.md section 8.1): the planner never picks a public holiday of
+"""Holiday-aware planning: the planner never picks a public holiday of
 the campaign's calendar, names each one it skipped, and an explicit instant on a holiday only
 warns. Every date here is fixed and `now` is passed in, so nothing depends on today."""
 
