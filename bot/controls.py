@@ -17,7 +17,7 @@ import asyncpg
 
 from bot.announce import announce
 from bot.holiday_calendar import holiday_name
-from bot.messages.preflight import preflight_result
+from bot.messages.rounds import preflight_result
 from bot.preflight import PreflightRefused, preflight_message_key, run_preflight
 from bot.schedule import STAGES, ScheduleError, format_instant, parse_instant
 from bot.services import Services

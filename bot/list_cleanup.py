@@ -1,5 +1,5 @@
 """List cleanup after a round: build a plan from its bounces, spam complaints and
-unsubscribes (the `cleanup` stage at T+24h in jobs/cleanup.py, or `/campaign cleanup`), post
+unsubscribes (the `cleanup` stage at T+24h in jobs/wrapup.py, or `/campaign cleanup`), post
 it with an Apply button, and apply it when an operator clicks (an approver when it
 suppresses more than 10% of the round). The rules are bot/suppression_rules.py.
 
@@ -21,9 +21,8 @@ from bot import suppression_rules as rules
 from bot.announce import announce, refresh_parent
 from bot.controls import Refused
 from bot.mailjet import MailjetError
-from bot.messages.cleanup import CLEANUP_SAMPLE, cleanup_plan
 from bot.messages.common import plural
-from bot.messages.rounds import thread_note
+from bot.messages.rounds import CLEANUP_SAMPLE, cleanup_plan, thread_note
 from bot.services import Services
 from storage import outbox
 from storage.audit import audit

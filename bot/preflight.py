@@ -24,8 +24,7 @@ from bot.holiday_calendar import holiday_name
 from bot.mailjet import MailjetNotFound
 from bot.rates import Counts
 from bot.schedule import format_instant, on_allowed_day_and_time
-from bot.messages.preflight import preflight_result
-from bot.messages.rounds import alert
+from bot.messages.rounds import alert, preflight_result
 from bot.services import Services
 from storage import outbox
 from storage.audit import audit

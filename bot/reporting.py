@@ -80,20 +80,16 @@ async def report_now(services: Services, campaign: asyncpg.Record, number: int |
         rounds = [r for r in await connection.fetch(Q.rounds_of_campaign, campaign["id"])
                   if number is None or r["number"] == number]
         for round_row in rounds:
-            if round_row["state"] not in SENT_STATES:
-                out.append(section(f"*Round {round_row['number']}*: not sent ({round_row['state']}); no numbers."))
-                continue
-            if round_row["dry_run"]:
-                out.append(section(f"*Round {round_row['number']}*: a dry run; Mailjet sent nothing, so there are no numbers."))
-                continue
-            if not round_row["mailjet_campaign_id"]:
-                out.append(section(f"*Round {round_row['number']}*: sent; Mailjet has not given its campaign id yet, "
-                                          "so there are no numbers to show."))
-                continue
+            why_not = (f"not sent ({round_row['state']}); no numbers." if round_row["state"] not in SENT_STATES else
+                       "a dry run; Mailjet sent nothing, so there are no numbers." if round_row["dry_run"] else
+                       "sent; Mailjet has not given its campaign id yet, so there are no numbers to show."
+                       if not round_row["mailjet_campaign_id"] else None)
             try:
-                snapshot = await collect(services, connection, round_row, "on_demand", now)
+                snapshot = None if why_not else await collect(services, connection, round_row, "on_demand", now)
             except MailjetUnreadable as exc:
-                out.append(section(f"*Round {round_row['number']}*: Mailjet could not be read ({exc}); no numbers shown."))
+                why_not = f"Mailjet could not be read ({exc}); no numbers shown."
+            if why_not:
+                out.append(section(f"*Round {round_row['number']}*: {why_not}"))
                 continue
             report = await build_report(services, connection, campaign, round_row, snapshot, now)
             out += report.to_blocks()

@@ -28,8 +28,8 @@ from storage.queries import Q
 
 log = get_logger(__name__)
 
-# What a click does: (services, the round its value names, the clicker, the action's payload) -> the answer.
-Button = Callable[[Services, CampaignRound, str, dict[str, Any]], Awaitable[str]]
+# What a click does: (services, the round its value names, the clicker, its block_id) -> the answer.
+Button = Callable[[Services, CampaignRound, str, str], Awaitable[str]]
 
 
 async def _tell(services: Services, client: AsyncWebClient, respond: AsyncRespond, body: dict[str, Any], text: str) -> None:
@@ -47,8 +47,7 @@ async def _tell(services: Services, client: AsyncWebClient, respond: AsyncRespon
         log.info("click answered without a place to reply", text=text)
 
 
-async def _apply_cleanup(services: Services, target: CampaignRound, user: str, action: dict[str, Any]) -> str:
-    block_id = action.get("block_id") or ""
+async def _apply_cleanup(services: Services, target: CampaignRound, user: str, block_id: str) -> str:
     if not block_id.startswith("cleanup:"):
         raise Refused("this button does not name a cleanup plan")
     plan_id = int(block_id.split(":", 1)[1])
@@ -59,14 +58,12 @@ async def _apply_cleanup(services: Services, target: CampaignRound, user: str, a
     return await apply_plan(services, plan_id, user)
 
 
-async def _approve(services: Services, target: CampaignRound, user: str, action: dict[str, Any]) -> str:
-    block_id = action.get("block_id") or ""
+async def _approve(services: Services, target: CampaignRound, user: str, block_id: str) -> str:
     run_id = int(block_id.split(":", 1)[1]) if block_id.startswith("preflight:") else None
     return await controls.approve(services, target, user, preflight_run_id=run_id)
 
 
-async def _cancel(services: Services, target: CampaignRound, user: str, action: dict[str, Any]) -> str:
-    block_id = action.get("block_id") or ""
+async def _cancel(services: Services, target: CampaignRound, user: str, block_id: str) -> str:
     if block_id.startswith(CANCEL_REASON_PREFIX):  # a button from before cancel requests were stored
         reason = block_id[len(CANCEL_REASON_PREFIX):] or None
     else:
@@ -95,7 +92,7 @@ def register_actions(app: AsyncApp, services: Services) -> None:
         async def click() -> str:
             async with services.pool.acquire() as connection:
                 target = await controls.find_round(connection, round_id=int(action["value"]))
-            return f":white_check_mark: {await BUTTONS[action_id](services, target, user, action)}"
+            return f":white_check_mark: {await BUTTONS[action_id](services, target, user, action.get('block_id') or '')}"
 
         text = await guarded(ACTIONS, action_id, click, str, refusals=(Refused, ValueError),
                              crash=":boom: That failed unexpectedly ({error}); nothing was changed by the failed step.")

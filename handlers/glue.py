@@ -1,11 +1,8 @@
-"""What every listener does around its work, written once: check the role on the server,
-count the outcome (`campaign_bot_commands_total`, `campaign_bot_actions_total`), and turn an
-exception into the answer. Bad input and refusals say why and that nothing changed; anything
-else is logged with its traceback and said to be a crash. Nothing raises out of a listener.
-
-Every `/campaign` answer is ephemeral (the ack or response_url), so it reaches the user even
-when the bot cannot post in the channel; `finish` fits it to Slack's limits and adds a line
-asking for an invite while the bot is not a member of the campaign channel (bot/membership.py).
+"""What every listener does around its work, written once: check the role on the server, count
+the outcome, turn an exception into the answer (bad input and refusals say why and that nothing
+changed; anything else is logged and said to be a crash: nothing raises out of a listener), and
+fit the answer to Slack's limits with a line asking for an invite while the bot is not in the
+campaign channel (an ephemeral answer reaches the user even then).
 """
 
 from __future__ import annotations

@@ -24,8 +24,6 @@ log = get_logger(__name__)
 ZONE_CACHE_SECONDS = 3600.0
 
 
-# --- reading -------------------------------------------------------------------------------
-
 async def load_home(services: Services, now: datetime) -> HomeData:
     async with services.pool.acquire() as connection:
         campaigns = await connection.fetch(Q.home_campaigns, MAX_CAMPAIGNS)

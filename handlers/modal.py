@@ -169,10 +169,6 @@ def errors_for(message: str) -> dict[str, str]:
     return {field_for(message): field_message(message)}
 
 
-def initial_from(name: str, options: Mapping[str, str]) -> dict[str, str]:
-    return {NAME: name, **options}
-
-
 def _channel_of(view: Mapping[str, Any]) -> str:
     try:
         return str(json.loads(view.get("private_metadata") or "{}").get("channel") or "")
@@ -266,7 +262,7 @@ async def handle_submission(services: Services, ack: AsyncAck, body: Mapping[str
     except Exception as exc:  # noqa: BLE001 - the user is told on the form; the log has the detail
         field, message = _planning_failed(exc)
         form = new_campaign_modal(default_zone=default_zone, channel_id=channel_id,
-                                  initial=initial_from(name, options), error=f"*{FIELD_LABELS[field]}*: {message}",
+                                  initial={NAME: name, **options}, error=f"*{FIELD_LABELS[field]}*: {message}",
                                   default_holidays=services.settings.DEFAULT_HOLIDAYS)
         try:
             await client.views_update(view_id=view_id, view=form)

@@ -58,6 +58,7 @@ def rate_limit_pause(attempts: int) -> timedelta:
 # After Mailjet confirmed the draft is still a draft: a short pause before sending again,
 # so a request of the crashed process that was still on the wire has landed or died.
 RESEND_PAUSE = timedelta(seconds=5)
+DRAFT_CHANGED = "the draft's content changed since pre-flight checked it"
 TERMINAL = ("sent", "reported", "cleaned", "cancelled", "missed", "failed")
 
 
@@ -71,7 +72,7 @@ async def run_launch(ctx: StageContext) -> Outcome:
     if now < round_row["scheduled_at"]:
         return Outcome.wait(round_row["scheduled_at"], "not before the round's instant")
     if now > deadline:
-        return await mark_missed(ctx, why_not_sent(ctx, await _gate(ctx)))
+        return await end_round(ctx, "missed", why_not_sent(ctx, await _gate(ctx)))
     gate = await _gate(ctx)
     if gate is not None:
         # A rehearsal reports at once what the real launch would wait for.
@@ -120,28 +121,31 @@ async def _draft_unchanged(ctx: StageContext) -> bool:
         run = await ctx.connection.fetchrow(Q.preflight_latest, ctx.round["id"])
         if run is not None and run["content_hash"] == current:
             return True
-        await _stop_for_changed_draft(ctx, to_state="blocked", action="blocked: draft changed",
-                                      key=f"changed:{run['id'] if run else 0}",
-                                      text="The draft changed in Mailjet after pre-flight, so the round is blocked and "
-                                           "nothing was sent. Re-run pre-flight to send it inside the window.")
+        await _change_and_alert(ctx, "blocked", action="blocked: draft changed", key=f"changed:{run['id'] if run else 0}",
+                                text="The draft changed in Mailjet after pre-flight, so the round is blocked and nothing "
+                                     "was sent. Re-run pre-flight to send it inside the window.", summary=DRAFT_CHANGED)
         return False
     approval = await ctx.connection.fetchrow(Q.live_approval, ctx.round["id"])
     run = await ctx.connection.fetchrow(Q.preflight_by_id, approval["preflight_run_id"])
     if current == run["content_hash"]:
         return True
     await ctx.connection.execute(Q.approval_lapse, ctx.round["id"], ctx.now, "the draft changed since it was approved")
-    await _stop_for_changed_draft(ctx, to_state="ready", action="approval lapsed", key=f"lapsed:{approval['id']}",
-                                  text="The draft changed in Mailjet after it was approved, so the approval lapsed and "
-                                       "nothing was sent. Re-run pre-flight and approve again.")
+    await _change_and_alert(ctx, "ready", action="approval lapsed", key=f"lapsed:{approval['id']}",
+                            text="The draft changed in Mailjet after it was approved, so the approval lapsed and nothing "
+                                 "was sent. Re-run pre-flight and approve again.", summary=DRAFT_CHANGED)
     return False
 
 
-async def _stop_for_changed_draft(ctx: StageContext, *, to_state: str, action: str, key: str, text: str) -> None:
-    round_row = await ctx.connection.fetchrow(Q.round_transition, ctx.round["id"], ctx.round["state"], to_state, ctx.now, None)
+async def _change_and_alert(ctx: StageContext, to_state: str, *, action: str, key: str, text: str, summary: str,
+                            detail: str | None = None) -> None:
+    """Move the round, audit it, alert in its thread and refresh its parent message."""
+    # Read again: the send claim may have moved the round to `sending` on another connection.
+    current = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
+    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], to_state, ctx.now, detail)
     await audit(ctx.connection, now=ctx.now, actor="system", action=action, campaign_id=ctx.campaign["id"],
-                round_id=ctx.round["id"], detail={"summary": "the draft's content changed since pre-flight checked it"})
+                round_id=round_row["id"], detail={"summary": summary})
     await outbox.post_in_round_thread(
-        ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:{key}", channel=ctx.campaign["channel"],
+        ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:{key}", channel=ctx.campaign["channel"],
         now=ctx.now, message=alert(ctx.campaign, round_row, text),
     )
     await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
@@ -221,8 +225,9 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
         status, campaign_id = await services.mailjet.sent_campaign(round_row["mailjet_draft_id"])
     except MailjetError as exc:
         if ctx.now > deadline + timedelta(hours=1):
-            return await mark_failed(ctx, f"Mailjet could not tell whether draft {round_row['mailjet_draft_id']} was sent "
-                                          f"({exc}). Check the draft's status in Mailjet before doing anything else.")
+            return await end_round(ctx, "failed", f"Mailjet could not tell whether draft {round_row['mailjet_draft_id']} "
+                                                  f"was sent ({exc}). Check the draft's status in Mailjet before doing "
+                                                  "anything else.")
         pause = RATE_LIMIT_PAUSE if exc.rate_limited else RECONCILE_RETRY
         return Outcome.wait(ctx.now + pause, f"reconciling: Mailjet could not be read ({exc})")
     if status in (PROGRAMMED, SENT):
@@ -231,8 +236,9 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
                                  note="Confirmed from Mailjet after an interrupted send call.")
     if status == DRAFT and rejected:
         # Mailjet answered and refused (a 4xx): retrying the same call would only be refused again.
-        return await mark_failed(ctx, f"Mailjet refused to send draft {round_row['mailjet_draft_id']}: {after_error}. "
-                                      "Nothing was sent. Fix the draft in Mailjet, then reschedule the round.")
+        return await end_round(ctx, "failed", f"Mailjet refused to send draft {round_row['mailjet_draft_id']}: "
+                                              f"{after_error}. Nothing was sent. Fix the draft in Mailjet, then "
+                                              "reschedule the round.")
     if status == DRAFT:
         back_to = "approved" if await ctx.connection.fetchrow(Q.live_approval, round_row["id"]) else "ready"
         detail = RATE_LIMITED_NOTE if rate_limited else None
@@ -248,32 +254,17 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
         pause = rate_limit_pause(round_row["send_attempts"]) if rate_limited else RESEND_PAUSE
         return Outcome.wait(min(ctx.now + pause, deadline), "Mailjet is rate-limiting; trying again inside the window"
                             if rate_limited else "the send did not happen; retrying inside the window")
-    return await mark_failed(
-        ctx, f"Mailjet reports draft {round_row['mailjet_draft_id']} as {DRAFT_STATUS.get(status, status)} after a send "
-             f"attempt{f' that failed ({after_error})' if after_error else ''}. Check in Mailjet whether it went out "
-             "before doing anything else; campaign-bot will not send it again.")
+    return await end_round(
+        ctx, "failed",
+        f"Mailjet reports draft {round_row['mailjet_draft_id']} as {DRAFT_STATUS.get(status, status)} after a send "
+        f"attempt{f' that failed ({after_error})' if after_error else ''}. Check in Mailjet whether it went out "
+        "before doing anything else; campaign-bot will not send it again.")
 
 
-async def mark_missed(ctx: StageContext, reason: str) -> Outcome:
-    return await _close_round(ctx, "missed", reason)
-
-
-async def mark_failed(ctx: StageContext, reason: str) -> Outcome:
-    return await _close_round(ctx, "failed", reason)
-
-
-async def _close_round(ctx: StageContext, state: str, reason: str) -> Outcome:
-    # Read again: the send claim may have moved the round to `sending` on another connection.
-    current = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
-    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], state, ctx.now, reason)
-    action = f"round {state}"
+async def end_round(ctx: StageContext, state: str, reason: str) -> Outcome:
+    """The round becomes `missed` or `failed`: its pre-send stages cancelled, an alert that says why."""
     if not ctx.is_rehearsal:  # a rehearsal's wrap-up and cleanup still say what they would do
-        await ctx.connection.execute(Q.stage_cancel_pending_presend, round_row["id"], ctx.now, action)
-    await audit(ctx.connection, now=ctx.now, actor="system", action=action, campaign_id=ctx.campaign["id"],
-                round_id=round_row["id"], detail={"summary": reason})
-    await outbox.post_in_round_thread(
-        ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:{action.replace(' ', '-')}",
-        channel=ctx.campaign["channel"], now=ctx.now, message=alert(ctx.campaign, round_row, reason),
-    )
-    await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
+        await ctx.connection.execute(Q.stage_cancel_pending_presend, ctx.round["id"], ctx.now, f"round {state}")
+    await _change_and_alert(ctx, state, action=f"round {state}", key=f"round-{state}", text=reason, summary=reason,
+                            detail=reason)
     return Outcome.done(**{state: True}, reason=reason)

@@ -1,6 +1,7 @@
-"""The stages after the send that read numbers: the early look (`metrics`, T+30m) and the
-wrap-up report (`wrapup`, T+2h). bot/reporting.py reads and stores them; a wrap-up that cannot
-get data says so and the stage retries ("numbers are real or absent"). Nothing is estimated.
+"""The stages after the send that read numbers: the early look (`metrics`, T+30m), the
+wrap-up report (`wrapup`, T+2h) and the list cleanup (`cleanup`, T+24h). bot/reporting.py reads
+and stores the numbers; a wrap-up that cannot get them says so and the stage retries ("numbers
+are real or absent"). bot/list_cleanup.py builds and posts the cleanup plan.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import timedelta
 import asyncpg
 
 from bot.announce import refresh_parent
+from bot.list_cleanup import build_plan
 from bot.messages.common import round_title
 from bot.messages.report import report_message
 from bot.messages.rounds import alert, thread_note
@@ -44,13 +46,10 @@ async def run_metrics(ctx: StageContext) -> Outcome:
 
 
 async def run_wrapup(ctx: StageContext) -> Outcome:
-    waiting = sent.not_sent_yet(ctx, after=timedelta(minutes=1))
+    waiting = sent.not_sent_yet(ctx, after=timedelta(minutes=1)) or await sent.waiting_for_campaign_id(ctx)
     if waiting is not None:
         return waiting
     campaign, round_row, now = ctx.campaign, ctx.round, ctx.now
-    waiting = await sent.waiting_for_campaign_id(ctx)
-    if waiting is not None:
-        return waiting
     if round_row["dry_run"] or not round_row["mailjet_campaign_id"]:
         # Numbers are real or absent: say which, and why.
         text = (f":test_tube: Wrap-up of {round_title(campaign, round_row)}: "
@@ -111,3 +110,12 @@ async def _say_unreadable(ctx: StageContext, error: str) -> None:
                                        f"could not be read ({error}). No numbers are shown and none are estimated; "
                                        "it will try again."),
         )
+
+
+async def run_cleanup_stage(ctx: StageContext) -> Outcome:
+    waiting = await sent.until_numbers(ctx, dry_run="a dry run: Mailjet sent nothing, so nothing bounced",
+                                       no_campaign_id="Mailjet gave no campaign id, so the bounces cannot be read")
+    if waiting is not None:
+        return waiting
+    plan = await build_plan(ctx.services, ctx.connection, ctx.campaign, ctx.round, built_by="system", now=ctx.now)
+    return Outcome.done(plan=plan["id"], suppress=plan["summary"]["suppressed"])

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from bot.messages.common import state_text, when
-from bot.messages.preflight import preflight_block_id
+from bot.messages.rounds import preflight_block_id
 from standins.slack import SlackStandin
 from tests.flows import Flow
 from tests.harness import ADMIN, APPROVER, OPERATOR, STRANGER

@@ -11,11 +11,10 @@ import logging
 from datetime import UTC, datetime
 
 from bot.membership import Membership
-from bot.messages.cleanup import CLEANUP_SAMPLE, cleanup_plan
 from bot.messages.common import section
 from bot.messages.home import HomeData, home_view
 from bot.messages.replies import audit_text, campaigns_list_text, status_blocks
-from bot.messages.rounds import cancel_button, round_parent, thread_note
+from bot.messages.rounds import CLEANUP_SAMPLE, cancel_button, cleanup_plan, round_parent, thread_note
 from bot.metrics import REGISTRY
 from bot.slack_text import ELLIPSIS, fit, fit_payload, reason
 from bot.suppression_rules import plan_csv

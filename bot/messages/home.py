@@ -13,8 +13,7 @@ from typing import Any
 
 from bot.messages.common import (STAGE_LABEL, Row, context, divider, header, planning_label, section, state_text,
                                  when)
-from bot.messages.preflight import preflight_block_id
-from bot.messages.rounds import round_buttons
+from bot.messages.rounds import preflight_block_id, round_buttons
 from bot.roles import Role
 from bot.slack_text import reason
 
@@ -40,10 +39,6 @@ class HomeData:
     now: datetime
     campaigns_total: int = 0
     approvals_total: int = 0
-
-
-def _quoted(name: str) -> str:
-    return f'"{name}"'
 
 
 def _next_event(stage: str | None, due_at: datetime | None, zone: str, round_number: int | None = None) -> str:
@@ -88,7 +83,7 @@ def campaign_section(campaign: Row, rounds: Sequence[Row], zone: str, frozen: bo
     shown = list(rounds)
     round_lines = [round_line(r, zone, frozen) for r in shown]
     used = sum(len(line) + 1 for line in lines)
-    footer = f"`/campaign status {_quoted(campaign['name'])}` shows every round and stage."
+    footer = f"`/campaign status \"{campaign['name']}\"` shows every round and stage."
     budget = CAMPAIGN_BUDGET - len(footer) - 80
     if used + sum(len(line) + 1 for line in round_lines) > budget:
         upcoming = [r for r in shown if r["state"] not in FINISHED]
@@ -121,7 +116,7 @@ def approval_blocks(row: Row, zone: str, role: Role) -> list[dict[str, Any]]:
     out = [section(text)]
     if role >= Role.operator:
         out.append(round_buttons(campaign, row, preflight_block_id(row["preflight_run_id"]),
-                                         approve=role >= Role.approver))
+                                 approve=role >= Role.approver))
     return out
 
 

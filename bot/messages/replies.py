@@ -14,6 +14,10 @@ from bot.messages.rounds import explicit_holiday_lines, holiday_lines
 from bot.slack_text import REASON_SHOWN, fit, reason
 
 
+def _frozen_banner(frozen: Row) -> str:
+    return f":ice_cube: *All sends are frozen* by <@{frozen['changed_by']}>" + (f": {reason(frozen['reason'])}" if frozen["reason"] else "")
+
+
 def stage_state(stage_row: Row) -> str:
     """A stage run's state as a person reads it: a launch that ended a round says how."""
     state = stage_row["state"].replace("_", " ")
@@ -38,8 +42,7 @@ def status_blocks(campaign: Row, rounds: Sequence[Row], stages: Mapping[int, Seq
         + (f" · :file_cabinet: archived {when(campaign['archived_at'], zone)}" if campaign.get("archived_at") else "")
     )]
     if frozen["frozen"]:
-        blocks.append(section(f":ice_cube: *All sends are frozen* by <@{frozen['changed_by']}>"
-                               + (f": {reason(frozen['reason'])}" if frozen["reason"] else "")))
+        blocks.append(section(_frozen_banner(frozen)))
     for r in rounds:
         lines = [f"*Round {r['number']}* — {state_text(r, frozen['frozen'])}",
                  f"Sends {when(r['scheduled_at'], zone)}",
@@ -66,8 +69,7 @@ def status_blocks(campaign: Row, rounds: Sequence[Row], stages: Mapping[int, Seq
 
 
 def campaigns_list_text(rows: Sequence[Row], default_zone: str, frozen: Row | None = None) -> str:
-    banner = (f":ice_cube: *All sends are frozen* by <@{frozen['changed_by']}>"
-              + (f": {reason(frozen['reason'])}" if frozen["reason"] else "") + "\n") if frozen and frozen["frozen"] else ""
+    banner = _frozen_banner(frozen) + "\n" if frozen and frozen["frozen"] else ""
     if not rows:
         return banner + "No campaigns yet. Plan one with `/campaign new`."
     lines = [banner + "*Campaigns*"]

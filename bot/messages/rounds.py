@@ -1,8 +1,11 @@
-"""A round's messages in the channel: its parent message (posted by pre-launch, then updated in
-place), the launch warning, the launch confirmation, thread notes and alerts, its buttons, and
-what a planned campaign says. Times in the campaign's zone with UTC beside them; a person's
-free text (hold, cancel, freeze reasons) shown up to REASON_SHOWN characters, kept whole in
-the audit log.
+"""What is posted about a round in the channel: its parent message (posted by pre-launch, then
+updated in place), the launch warning, the pre-flight result, the launch confirmation, the
+cleanup plan, thread notes and alerts, their buttons, and what a planned campaign says.
+
+Times in the campaign's zone with UTC beside them; a person's free text (hold, cancel, freeze
+reasons) shown up to REASON_SHOWN characters, kept whole in the audit log. The buttons'
+block_id names what they act on (`preflight:<run>`, `cleanup:<plan>`,
+`cancel-request:<id>`), so a click on an older message's button changes nothing.
 """
 
 from __future__ import annotations
@@ -194,3 +197,85 @@ def cancel_button(campaign: Row, round_row: Row, request_id: int | None) -> dict
     return {"type": "actions", "block_id": f"{CANCEL_REQUEST_PREFIX}{request_id or 0}",
             "elements": [button("cancel_round", f"Cancel round {round_row['number']}", str(round_row["id"]), "danger",
                                  cancel_confirm(campaign, round_row))]}
+
+
+# --- pre-flight ---------------------------------------------------------------------------
+
+CHECK_EMOJI = {"pass": ":white_check_mark:", "warn": ":warning:", "fail": ":x:"}
+
+
+def preflight_block_id(run_id: int) -> str:
+    return f"preflight:{run_id}"
+
+
+def preflight_result(campaign: Row, round_row: Row, run: Row, approval: Row | None, *, requested_by: str,
+                     late_by: str | None = None, lapsed_reason: str | None = None) -> SlackMessage:
+    zone = campaign["timezone"]
+    verdict = ":white_check_mark: *Pre-flight passed*" if run["passed"] else ":no_entry: *Pre-flight failed: round blocked*"
+    who = "scheduled check" if requested_by == "system" else f"run by <@{requested_by}>"
+    lines = [f"{verdict} — {round_title(campaign, round_row)} ({who}, checked {when(run['ran_at'], zone)})"]
+    for check in run["checks"]:
+        lines.append(f"{CHECK_EMOJI[check['status']]} *{check['label']}*: {check['reason']}")
+    out: list[dict[str, Any]] = [section("\n".join(lines))]
+    notes = []
+    if late_by:
+        notes.append(f":hourglass: This pre-flight ran late (due {late_by} ago).")
+    if lapsed_reason:
+        notes.append(f":warning: The earlier approval lapsed: {lapsed_reason}. Approve again to send.")
+    if approval is not None:
+        notes.append(f":large_green_circle: Approved by <@{approval['approved_by']}> at {when(approval['approved_at'], zone)}; still valid.")
+    elif run["passed"] and campaign["approval_policy"] == "required":
+        notes.append("It goes out only if an approver approves it before the launch window closes.")
+    elif run["passed"]:
+        notes.append("Approval is automatic for this campaign: it goes out at its instant unless held.")
+    else:
+        notes.append(f"Fix the failing checks, then run `/campaign preflight \"{campaign['name']}\" {round_row['number']}` again.")
+    out.append(context(" ".join(notes)))
+    can_approve = run["passed"] and approval is None and campaign["approval_policy"] == "required"
+    bounce_failed = any(c["key"] == "bounce" and c["status"] == "fail" for c in run["checks"])
+    out.append(round_buttons(campaign, round_row, preflight_block_id(run["id"]), approve=can_approve,
+                             override_bounce=bounce_failed))
+    text = f"Pre-flight {'passed' if run['passed'] else 'failed'} for {round_title(campaign, round_row)}"
+    return SlackMessage(text=text, blocks=out,
+                        metadata=lifecycle_metadata(campaign["name"], round_row["number"], "preflight", round_row["state"]))
+
+
+# --- list cleanup -------------------------------------------------------------------------
+
+CLEANUP_SAMPLE = 15  # contacts shown in the plan message; beyond that the full list is attached as a CSV
+
+
+def cleanup_block_id(plan_id: int) -> str:
+    return f"cleanup:{plan_id}"
+
+
+def cleanup_plan(campaign: Row, round_row: Row, plan: Row, round_labels: Mapping[str, str]) -> SlackMessage:
+    summary = plan["summary"]
+    head = (f":broom: *Cleanup plan* for {round_title(campaign, round_row)}: {plural(summary['suppressed'], 'contact')} to "
+            f"suppress ({plan['share']:.1%} of {summary['round_recipients']:,} recipients), "
+            f"{plural(summary['counted_only'], 'soft bounce')} counted only, "
+            f"{plural(summary['recorded_only'], 'blocked message')} recorded (not bounces).")
+    reasons = ", ".join(f"{kind} {n}" for kind, n in summary["by_reason"].items()) or "nothing bounced"
+    domains = ", ".join(f"{d} {n}" for d, n in summary["by_domain"].items()) or "—"
+    removals = ", ".join(f"{round_labels.get(k, 'round ' + k)}: −{n}" for k, n in summary["removals_by_round"].items()) or "no unsent round holds them"
+    sample = [f"• {i['email']} — {i['reason']}" for i in plan["items"][:CLEANUP_SAMPLE]]
+    more = len(plan["items"]) - len(sample)
+    lines = [head, f"*By reason:* {reasons}", f"*By domain:* {domains}", f"*Later rounds lose:* {removals}"]
+    body: list[dict[str, Any]] = [section("\n".join(lines))]
+    if sample:
+        body.append(section("\n".join(sample) + (f"\n…and {more} more: all {len(plan['items']):,} are in the attached "
+                                                  "CSV file in this thread" if more > 0 else "")))
+    note = "Applying suppresses them and removes them from the lists of rounds not yet sent; the master list is never touched."
+    if plan["needs_override"]:
+        note = ":warning: Over 10% of the round: only an approver can apply this plan. " + note
+    if plan["state"] == "applied":
+        note = f":white_check_mark: Applied by <@{plan['applied_by']}> at {when(plan['applied_at'], campaign['timezone'])}."
+    elif plan["state"] == "superseded":
+        note = "Replaced by a newer plan; use the newest plan's button."
+    body.append(context(note))
+    if plan["state"] == "proposed" and (summary["suppressed"] or plan["items"]):
+        label = "Apply (approver)" if plan["needs_override"] else "Apply cleanup"
+        body.append({"type": "actions", "block_id": cleanup_block_id(plan["id"]),
+                     "elements": [button("apply_cleanup", label, str(round_row["id"]), "primary")]})
+    return SlackMessage(text=head.replace("*", ""), blocks=body,
+                        metadata=lifecycle_metadata(campaign["name"], round_row["number"], "cleanup", round_row["state"]))
