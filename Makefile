@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)            ## everything local, no accounts: embedded Postgres, Slack and Mailjet stand-ins
 	$(BIN)/campaign-bot demo
 
-test: $(STAMP)            ## the whole suite (end-to-end tests included)
+test: $(STAMP)            ## the whole suite (end-to-end tests included); imports checked first
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)       ## unit, db and contract tests: everything but the end-to-end tests (tests/e2e)
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/python -m pytest -q tests/unit tests/db tests/contract
 
 test-unit: $(STAMP)       ## pure tests only: no database, no network (seconds)

@@ -10,7 +10,7 @@ What runs, for each configuration (the concurrency-1 baseline, then the defaults
   postgresql://postgres@127.0.0.1:5432, else an embedded server), dropped at the end;
 * the Mailjet and Slack stand-ins in this process, both on the test clock (a file offset shared
   with the bot), the Mailjet one with ``latency`` injected while the launches run;
-* the REAL bot: ``campaign-bot run`` as a subprocess (tests/harness.py's BotProcess), with
+* the REAL bot: ``campaign-bot run`` as a subprocess (tests/support/harness.py BotProcess), with
   ``SEND_MODE=live``.
 
 Through Slack, it plans one single-round campaign per round with ``/campaign new`` (groups of

@@ -121,7 +121,7 @@ async def _plan_main(config: dict[str, Any]) -> dict[str, Any]:
 
     from bot.campaigns import create_campaign
     from bot.clock import Clock
-    from bot.commands import parse
+    from bot.grammar import parse
     from bot.config import load_settings
     from bot.logs import configure_logging
     from bot.roles import Roles

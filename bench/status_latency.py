@@ -5,14 +5,14 @@ Machines are noisy, so the large figures are printed next to a baseline measured
 run, on the same server, by the same code.
 
 What is measured, for each of the two datasets: the real handlers of handlers/commands.py
-(`list_campaigns`, `status`, `audit_log`) called with a `Command` from `bot.commands.parse`,
+(`list_campaigns`, `status`, `audit_log`) called with a `Command` from `bot.grammar.parse`,
 on a pool from `storage.database.create_pool` (jsonb codecs set). That is exactly the work
 of each subcommand after Slack's ack: the same named queries with the same parameters
 
-* list:   Q.campaigns_overview(50, 0), then blocks.campaigns_list_text;
+* list:   Q.campaigns_overview(50, 0), then replies.campaigns_list_text;
 * status: Q.campaign_by_name, Q.rounds_of_campaign, Q.stage_runs_of_campaign,
-          Q.live_approvals_of_campaign, Q.freeze_state, then blocks.status_blocks;
-* log:    Q.campaign_by_name, Q.audit_count, Q.audit_page(campaign, 20, 0), then blocks.audit_text,
+          Q.live_approvals_of_campaign, Q.freeze_state, then replies.status_blocks;
+* log:    Q.campaign_by_name, Q.audit_count, Q.audit_page(campaign, 20, 0), then replies.audit_text,
 
 each pool acquire included. Not measured: Slack's round trips (ack, respond), role checks and
 dispatch's metric counters. Each reply is checked (a "no campaign named …" answer would be a
@@ -398,7 +398,7 @@ class Subcommand:
 
 def subcommands(pool: Any, campaign_name: str, rounds: int) -> list[Subcommand]:
     """The three handlers, called as dispatch() calls them after the ack."""
-    from bot.commands import parse
+    from bot.grammar import parse
     from handlers import commands
 
     services = SimpleNamespace(pool=pool, settings=SimpleNamespace(DEFAULT_TIMEZONE=DEFAULT_ZONE))

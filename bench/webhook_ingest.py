@@ -15,7 +15,7 @@ What is measured, in one invocation against one fresh database:
   4 connections for the app).
 * **endpoint, one malformed event per batch**: the first run's events again (table emptied),
   each body with one more event whose `time` is text: the batch is validated a second time
-  without it and the event is set aside in mailjet_event_rejects (PRODUCT.md section 10).
+  without it and the event is set aside in mailjet_event_rejects.
 * **baseline**: the same rows as the first run (already converted, no HTTP, no JSON, no
   validation, no dedupe) written with one plain `COPY mailjet_events FROM STDIN` per batch of
   B rows (asyncpg copy_records_to_table, autocommit) into the same table with the same

@@ -10,14 +10,18 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from bot.commands import CommandError, NewCampaign
+from bot.grammar import CommandError, NewCampaign
 from bot.mailjet import MailjetError, MailjetNotFound
 from bot.holiday_calendar import holiday_name
 from bot.schedule import PlannedInstant, ScheduleError, SkippedDay, format_instant, planner_instants, validate_offsets
 from bot.services import Services
-from jobs.planning import round_list_name
 from storage.audit import audit
 from storage.queries import Q
+
+
+def round_list_name(campaign_name: str, number: int) -> str:
+    """Each round's own Mailjet contacts list."""
+    return f"{campaign_name}-round-{number}"
 
 
 @dataclass(frozen=True)

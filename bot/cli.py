@@ -58,7 +58,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"✗ configuration: {line}")
         return 2
     configure_logging(secrets=settings.secret_values(), log_format=settings.LOG_FORMAT)
-    from bot.check import run_check
+    from bot.doctor import run_check
 
     return asyncio.run(run_check(settings))
 

@@ -18,9 +18,6 @@ class Clock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-    def seconds_until(self, instant: datetime) -> float:
-        return (instant - self.now()).total_seconds()
-
     @property
     def is_test_clock(self) -> bool:
         return False
@@ -70,9 +67,6 @@ class FixedClock(Clock):
 
     def now(self) -> datetime:
         return self.instant
-
-    def advance(self, delta: timedelta) -> None:
-        self.instant += delta
 
     @property
     def is_test_clock(self) -> bool:

@@ -1,6 +1,6 @@
 """Configuration: every setting the product reads, from the environment or a `.env` file.
 
-The names and defaults are a contract (PRODUCT.md section 9); the README's table lists
+The names and defaults are a contract (deployments and .env files rely on them); the README's table lists
 every one. Problems are collected, not raised one at a time, so start-up can print
 one clear line per problem and stop (exit code 2) without a traceback.
 """
@@ -12,7 +12,7 @@ from typing import Literal
 from urllib.parse import ParseResult, urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -53,7 +53,7 @@ def _base_url(value: str) -> ParseResult:
 
 
 class Settings(BaseSettings):
-    """Settings as in PRODUCT.md section 9, plus a few operational knobs (documented in the README)."""
+    """The product's settings (names and defaults are a contract), plus a few operational knobs (in the README)."""
 
     # env_ignore_empty: `VAR=` in a .env copied from an example means "use the default".
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True, env_ignore_empty=True)
@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     PORT: int = Field(default=8080, ge=0, le=65535)
     LOG_FORMAT: Literal["console", "json"] | None = None
     WEEKLY_SUMMARY: str = "mon 09:00"
-    # Public-holiday calendar planning avoids (PRODUCT.md section 8.1): a country or subdivision
+    # Public-holiday calendar planning avoids ("planning from days= never picks a public holiday"): a country or subdivision
     # code of the `holidays` package (GB-ENG, US, FR), or `none`. Stored normalised (GB-ENG).
     DEFAULT_HOLIDAYS: str = "GB-ENG"
 
@@ -113,18 +113,12 @@ class Settings(BaseSettings):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("SLACK_BOT_TOKEN")
+    @field_validator("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
     @classmethod
-    def _bot_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith("xoxb-"):
-            raise ValueError("must be a bot token starting with xoxb-")
-        return value
-
-    @field_validator("SLACK_APP_TOKEN")
-    @classmethod
-    def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith("xapp-"):
-            raise ValueError("must be an app-level token starting with xapp-")
+    def _token_shape(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        what, prefix = {"SLACK_BOT_TOKEN": ("a bot token", "xoxb-"), "SLACK_APP_TOKEN": ("an app-level token", "xapp-")}[info.field_name]
+        if value is not None and not value.get_secret_value().startswith(prefix):
+            raise ValueError(f"must be {what} starting with {prefix}")
         return value
 
     @field_validator("DATABASE_URL")

@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from bot.announce import announce
 from bot.holiday_calendar import holiday_name
+from bot.messages.rounds import preflight_result
+from bot.preflight import PreflightRefused, preflight_message_key, run_preflight
 from bot.schedule import STAGES, ScheduleError, format_instant, parse_instant
 from bot.services import Services
 from bot.slack_text import reason as shown
-from handlers import blocks
-from jobs.preflight import PreflightRefused, preflight_message_key, refresh_parent, run_preflight
 from storage import outbox
 from storage.audit import audit
 from storage.queries import Q
@@ -33,13 +34,13 @@ class Refused(Exception):
 
 
 @dataclass(frozen=True)
-class Target:
+class CampaignRound:
     campaign: asyncpg.Record
     round: asyncpg.Record
 
 
 async def find_round(connection: asyncpg.Connection, *, round_id: int | None = None, name: str | None = None,
-                     number: int | None = None) -> Target:
+                     number: int | None = None) -> CampaignRound:
     if round_id is not None:
         round_row = await connection.fetchrow(Q.round_by_id, round_id)
         if round_row is None:
@@ -47,23 +48,14 @@ async def find_round(connection: asyncpg.Connection, *, round_id: int | None = N
         if round_row["rehearsal_id"] is not None:
             raise Refused("that is a rehearsal's copy of a round: a rehearsal has no controls and changes nothing")
         campaign = await connection.fetchrow(Q.campaign_by_id, round_row["campaign_id"])
-        return Target(campaign, round_row)
+        return CampaignRound(campaign, round_row)
     campaign = await connection.fetchrow(Q.campaign_by_name, name)
     if campaign is None:
         raise Refused(f"there is no campaign named `{name}` (see `/campaign list`)")
     round_row = await connection.fetchrow(Q.round_by_number, campaign["id"], number)
     if round_row is None:
         raise Refused(f"*{campaign['name']}* has no round {number} (it has {campaign['round_count']})")
-    return Target(campaign, round_row)
-
-
-async def _announce(connection: asyncpg.Connection, services: Services, target: Target, round_row: asyncpg.Record,
-                    *, stage: str, key: str, text: str, now: datetime) -> None:
-    await outbox.post_in_round_thread(
-        connection, round_id=round_row["id"], key=key, channel=target.campaign["channel"], now=now,
-        message=blocks.thread_note(target.campaign, round_row, stage, text),
-    )
-    await refresh_parent(connection, services, target.campaign, round_row, now)
+    return CampaignRound(campaign, round_row)
 
 
 def _planned_check(campaign: asyncpg.Record) -> None:
@@ -71,7 +63,7 @@ def _planned_check(campaign: asyncpg.Record) -> None:
         raise Refused(f"*{campaign['name']}* is not planned yet (planning {campaign['planning_state']})")
 
 
-async def preflight_now(services: Services, target: Target, user: str) -> str:
+async def preflight_now(services: Services, target: CampaignRound, user: str) -> str:
     _planned_check(target.campaign)
     now = services.clock.now()
     async with services.pool.acquire() as connection, connection.transaction():
@@ -83,7 +75,7 @@ async def preflight_now(services: Services, target: Target, user: str) -> str:
             f"*{target.campaign['name']}*; the result is in the round's thread.")
 
 
-async def approve(services: Services, target: Target, user: str, *, preflight_run_id: int | None = None) -> str:
+async def approve(services: Services, target: CampaignRound, user: str, *, preflight_run_id: int | None = None) -> str:
     now = services.clock.now()
     campaign = target.campaign
     if services.settings.TWO_PERSON_RULE and user == campaign["created_by"]:
@@ -116,14 +108,14 @@ async def approve(services: Services, target: Target, user: str, *, preflight_ru
                     detail={"summary": f"pre-flight #{latest['id']}", "preflight_run": latest["id"]})
         when = format_instant(now, campaign["timezone"])
         held = " It stays held until an approver resumes it." if round_row["held"] else ""
-        await _announce(connection, services, target, round_row, stage="preflight", now=now,
-                        key=f"round:{round_row['id']}:approved:{approval['id']}",
-                        text=f":large_green_circle: Launch approved by <@{user}> at {when}.{held}")
+        await announce(connection, services, target.campaign, round_row, stage="preflight", now=now,
+                       key=f"round:{round_row['id']}:approved:{approval['id']}",
+                       text=f":large_green_circle: Launch approved by <@{user}> at {when}.{held}")
         await outbox.enqueue(
             connection, key=f"{preflight_message_key(round_row['id'], latest['id'])}:approved:{approval['id']}",
             channel=campaign["channel"], round_id=round_row["id"], kind="update",
             target_key=preflight_message_key(round_row["id"], latest["id"]), now=now,
-            message=blocks.preflight_result(campaign, round_row, latest, approval, requested_by=latest["requested_by"]),
+            message=preflight_result(campaign, round_row, latest, approval, requested_by=latest["requested_by"]),
         )
         await connection.execute(Q.stage_wake_launch, round_row["id"], now)
     return f"Approved round {number} of *{campaign['name']}*.{held}"
@@ -141,10 +133,10 @@ async def hold(services: Services, campaign: asyncpg.Record, rounds: list[asyncp
             held.append(round_row["number"])
             await audit(connection, now=now, actor=user, action="held", campaign_id=campaign["id"], round_id=round_row["id"],
                         detail={"summary": reason or "no reason given"})
-            await _announce(connection, services, Target(campaign, round_row), round_row, stage="alert", now=now,
-                            key=f"round:{round_row['id']}:hold:{now.timestamp()}",
-                            text=f":pause_button: Held by <@{user}>{': ' + shown(reason) if reason else ''}. "
-                                 "It will not be sent unless an approver resumes it in time.")
+            await announce(connection, services, campaign, round_row, stage="alert", now=now,
+                           key=f"round:{round_row['id']}:hold:{now.timestamp()}",
+                           text=f":pause_button: Held by <@{user}>{': ' + shown(reason) if reason else ''}. "
+                                "It will not be sent unless an approver resumes it in time.")
     if not held:
         states = ", ".join(f"round {r['number']} {'already held' if r['held'] else r['state']}" for r in rounds)
         raise Refused(f"nothing to hold ({states}); nothing changed")
@@ -162,16 +154,16 @@ async def resume(services: Services, campaign: asyncpg.Record, rounds: list[asyn
             resumed.append(round_row["number"])
             await audit(connection, now=now, actor=user, action="resumed", campaign_id=campaign["id"], round_id=round_row["id"])
             needs = "" if round_row["state"] == "approved" or campaign["approval_policy"] == "auto" else " It still needs an approval to be sent."
-            await _announce(connection, services, Target(campaign, round_row), round_row, stage="prelaunch", now=now,
-                            key=f"round:{round_row['id']}:resume:{now.timestamp()}",
-                            text=f":arrow_forward: Hold lifted by <@{user}>.{needs}")
+            await announce(connection, services, campaign, round_row, stage="prelaunch", now=now,
+                           key=f"round:{round_row['id']}:resume:{now.timestamp()}",
+                           text=f":arrow_forward: Hold lifted by <@{user}>.{needs}")
             await connection.execute(Q.stage_wake_launch, round_row["id"], now)
     if not resumed:
         raise Refused("no held round to resume; nothing changed")
     return f"Resumed round{'s' if len(resumed) > 1 else ''} {', '.join(map(str, resumed))} of *{campaign['name']}*."
 
 
-async def cancel(services: Services, target: Target, user: str, reason: str | None) -> str:
+async def cancel(services: Services, target: CampaignRound, user: str, reason: str | None) -> str:
     now = services.clock.now()
     campaign = target.campaign
     async with services.pool.acquire() as connection, connection.transaction():
@@ -185,12 +177,12 @@ async def cancel(services: Services, target: Target, user: str, reason: str | No
         await audit(connection, now=now, actor=user, action="cancelled", campaign_id=campaign["id"], round_id=round_row["id"],
                     detail={"summary": reason or "no reason given"})
         said = f"Cancelled by <@{user}>" + (f": {shown(reason)}" if reason else "")
-        await _announce(connection, services, target, round_row, stage="alert", now=now,
-                        key=f"round:{round_row['id']}:cancelled", text=f":x: {said}. It will never be sent.")
+        await announce(connection, services, target.campaign, round_row, stage="alert", now=now,
+                       key=f"round:{round_row['id']}:cancelled", text=f":x: {said}. It will never be sent.")
     return f"Cancelled round {round_row['number']} of *{campaign['name']}*."
 
 
-async def reschedule(services: Services, target: Target, user: str, instant_text: str) -> str:
+async def reschedule(services: Services, target: CampaignRound, user: str, instant_text: str) -> str:
     now = services.clock.now()
     campaign = target.campaign
     _planned_check(campaign)
@@ -220,10 +212,10 @@ async def reschedule(services: Services, target: Target, user: str, instant_text
         await audit(connection, now=now, actor=user, action="rescheduled", campaign_id=campaign["id"], round_id=round_row["id"],
                     detail={"summary": f"{old.isoformat()} → {instant.isoformat()}", "approval_cleared": lapsed is not None})
         cleared = " Its approval was cleared: pre-flight runs again and it needs a new approval." if lapsed else " Pre-flight runs again before it."
-        await _announce(connection, services, target, round_row, stage="prelaunch", now=now,
-                        key=f"round:{round_row['id']}:reschedule:{now.timestamp()}",
-                        text=f":calendar: Rescheduled by <@{user}> from {format_instant(old, campaign['timezone'])} "
-                             f"to {format_instant(instant, campaign['timezone'])}.{cleared}")
+        await announce(connection, services, target.campaign, round_row, stage="prelaunch", now=now,
+                       key=f"round:{round_row['id']}:reschedule:{now.timestamp()}",
+                       text=f":calendar: Rescheduled by <@{user}> from {format_instant(old, campaign['timezone'])} "
+                            f"to {format_instant(instant, campaign['timezone'])}.{cleared}")
     return (f"Round {number} of *{campaign['name']}* now sends {format_instant(instant, campaign['timezone'])}."
             + holiday_warning(instant, campaign))
 
@@ -256,7 +248,7 @@ async def set_freeze(services: Services, user: str, *, frozen: bool, reason: str
 
 
 
-async def override_bounce(services: Services, target: Target, user: str) -> str:
+async def override_bounce(services: Services, target: CampaignRound, user: str) -> str:
     """An approver lets the round go although the previous round bounced above 5%; pre-flight runs again."""
     now = services.clock.now()
     async with services.pool.acquire() as connection, connection.transaction():
@@ -265,9 +257,9 @@ async def override_bounce(services: Services, target: Target, user: str) -> str:
             raise Refused(f"round {target.round['number']} is {target.round['state']}; the override no longer applies")
         await audit(connection, now=now, actor=user, action="bounce check overridden", campaign_id=target.campaign["id"],
                     round_id=round_row["id"], detail={"summary": "previous round's bounce rate accepted by an approver"})
-        await _announce(connection, services, target, round_row, stage="preflight", now=now,
-                        key=f"round:{round_row['id']}:bounce-override:{now.timestamp()}",
-                        text=f":warning: <@{user}> overrode the previous round's bounce-rate check; pre-flight runs again.")
+        await announce(connection, services, target.campaign, round_row, stage="preflight", now=now,
+                       key=f"round:{round_row['id']}:bounce-override:{now.timestamp()}",
+                       text=f":warning: <@{user}> overrode the previous round's bounce-rate check; pre-flight runs again.")
         run = await run_preflight(services, connection, target.campaign, round_row, requested_by=user, now=now)
     return (f"Override recorded; pre-flight {'passed' if run['passed'] else 'still fails'} for round "
             f"{target.round['number']} of *{target.campaign['name']}*.")

@@ -1,4 +1,4 @@
-"""Public-holiday calendars for planning (PRODUCT.md section 8.1), from the `holidays` package.
+"""Public-holiday calendars for planning and pre-flight, from the `holidays` package.
 
 A calendar is named by a country code (`US`, `FR`) or a country and one of its subdivisions
 joined by a hyphen (`GB-ENG`: country GB, subdivision ENG), as the `holidays` package names
@@ -67,7 +67,3 @@ def holiday_name(day: date, code: str | None) -> str | None:
     if not code:
         return None
     return _calendar(code).get(day)
-
-
-def describe(code: str | None) -> str:
-    return code or "no holiday calendar"

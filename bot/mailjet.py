@@ -240,10 +240,6 @@ class Mailjet:
                 return item
         return None
 
-    async def draft_status(self, draft_id: int) -> int:
-        """The draft's numeric Status: 0 draft, 1 programmed, 2 sent (see DRAFT_STATUS)."""
-        return int((await self.get_draft(draft_id)).get("Status", 0))
-
     async def sent_campaign(self, draft_id: int) -> tuple[int, int | None]:
         """(Status, campaign id or None) of a draft. Right after a send Mailjet may read
         Status 1 with CampaignID 0 for a while: the send is under way, the id comes later."""

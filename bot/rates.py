@@ -1,4 +1,4 @@
-"""Rates, with one definition each (PRODUCT.md section 6), from Mailjet statcounters.
+"""Rates, with one definition each ("one definition, shown in every report"), from Mailjet statcounters.
 
 recipients = Total; delivered = MessageSentCount (Mailjet's "sent" means accepted by the
 receiving server); hard, soft = MessageHardBouncedCount, MessageSoftBouncedCount; blocked =
@@ -26,7 +26,8 @@ from typing import Any
 
 MISSING = "—"
 
-# Verdict thresholds (PRODUCT.md section 6), exact fractions.
+# Verdict thresholds ("healthy if bounce ≤ 2% and delivery ≥ 95%; warning if bounce ≤ 5% and
+# delivery ≥ 90%; otherwise critical"), exact fractions.
 HEALTHY_MAX_BOUNCE = Fraction(2, 100)
 HEALTHY_MIN_DELIVERY = Fraction(95, 100)
 WARNING_MAX_BOUNCE = Fraction(5, 100)
@@ -184,10 +185,6 @@ class Rates:
         if name not in RATE_NAMES:
             raise KeyError(name)
         return getattr(self, name)
-
-
-def compute_rates(counts: Counts) -> Rates:
-    return Rates.of(counts)
 
 
 class Verdict(enum.StrEnum):

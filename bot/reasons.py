@@ -2,7 +2,7 @@
 
 `/campaign cancel <name> <round> <reason…>` answers with a confirm button; the click must
 cancel with the reason, but a button's block_id holds 255 characters and its value is the
-round id (PRODUCT.md section 8). So the reason is stored (`cancel_requests`) and the button
+round id ("button `value` is the round id"). So the reason is stored (`cancel_requests`) and the button
 names the row. The audit log then gets the full reason, whatever its length.
 """
 

@@ -1,4 +1,5 @@
-"""Rules of a rehearsal (`/campaign rehearse`, PRODUCT.md section 8.1), as pure functions.
+"""A rehearsal (`/campaign rehearse`): its rules as pure functions, and
+starting one. The stages that run it are jobs/rehearsal.py's.
 
 A rehearsal replays every stage of every unsent round on a compressed copy of the
 schedule: about two minutes for all of them. Rounds keep their real order (by send
@@ -12,6 +13,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import asyncpg
+
+from bot.controls import Refused
+from bot.logs import get_logger
+from bot.messages.rehearsal import top_post
+from bot.services import Services
+from storage import outbox
+from storage.audit import audit
+from storage.queries import Q
+
+log = get_logger(__name__)
 
 # The whole rehearsal, every round's lifecycle, fits in about this long.
 SPAN = timedelta(minutes=2)
@@ -83,3 +96,43 @@ def refusal(*, planning_state: str, unsent: int, running_since: datetime | None)
     if unsent == 0:
         return "it has no unsent round (every round was sent, cancelled, missed or failed)"
     return None
+
+
+# --- starting one -----------------------------------------------------------------------
+
+async def start_rehearsal(services: Services, campaign: asyncpg.Record, user: str) -> str:
+    """Start a rehearsal of `campaign` in one transaction; the reply for the user."""
+    now = services.clock.now()
+    async with services.pool.acquire() as connection, connection.transaction():
+        campaign = await connection.fetchrow(Q.campaign_lock, campaign["id"])
+        running = await connection.fetchrow(Q.rehearsal_running, campaign["id"])
+        real_rounds = [r for r in await connection.fetch(Q.rounds_of_campaign, campaign["id"]) if r["state"] in UNSENT]
+        why_not = refusal(planning_state=campaign["planning_state"], unsent=len(real_rounds),
+                                running_since=running["started_at"] if running else None)
+        if why_not:
+            raise Refused(f"*{campaign['name']}* cannot be rehearsed: {why_not}. Nothing was started.")
+        rehearsal = await connection.fetchrow(Q.rehearsal_insert, campaign["id"], campaign["channel"], user, now)
+        if rehearsal is None:  # the unique index: another rehearsal started in between
+            raise Refused(f"*{campaign['name']}* cannot be rehearsed: a rehearsal of it is already running. "
+                                   "Nothing was started.")
+        timeline = compress([(r["number"], r["scheduled_at"]) for r in real_rounds],
+                                  offsets_from_seconds(campaign["offsets"]), start=now)
+        by_number = {r["number"]: r for r in real_rounds}
+        copies = []
+        for planned in timeline:
+            copy = await connection.fetchrow(Q.rehearsal_round_insert, rehearsal["id"], by_number[planned.number]["id"],
+                                             planned.at, now)
+            await connection.execute(Q.stage_runs_insert, copy["id"], list(planned.stages),
+                                     [planned.stages[stage] for stage in planned.stages])
+            copies.append({**dict(copy), "real_scheduled_at": planned.real_at})
+        await audit(connection, now=now, actor=user, action="rehearsal started", campaign_id=campaign["id"],
+                    detail={"summary": f"rehearsal {rehearsal['id']} of round {', '.join(str(c['number']) for c in copies)}",
+                            "rehearsal": rehearsal["id"], "rounds": [c["number"] for c in copies],
+                            "ends_at": max(p.ends_at for p in timeline).isoformat()})
+        await outbox.enqueue(connection, key=outbox.rehearsal_key(rehearsal["id"]), channel=campaign["channel"], now=now,
+                             message=top_post(campaign, copies, started_by=user, live=not services.dry_run))
+    log.info("rehearsal started", campaign=campaign["name"], rehearsal=rehearsal["id"], rounds=len(copies))
+    numbers = ", ".join(str(c["number"]) for c in copies)
+    return (f":performing_arts: Rehearsal of *{campaign['name']}* started: every stage of round {numbers}, in dry run, "
+            f"over about two minutes. Follow it in the thread of \"Rehearsal of {campaign['name']}\" in the channel. "
+            "Nothing is sent and the real rounds are not touched.")

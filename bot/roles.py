@@ -1,4 +1,4 @@
-"""Who may do what. Privileges nest: admin ⊇ approver ⊇ operator (PRODUCT.md section 8).
+"""Who may do what. Privileges nest: admin ⊇ approver ⊇ operator.
 
 Checked on the server for every command and every click; Slack's UI hides nothing for us.
 """

@@ -34,6 +34,7 @@ from bot import membership
 from bot.roles import Roles
 from bot.services import Services
 from bot.webhook import webhook_route
+from handlers.home import refresh_recent_viewers
 from jobs.engine import Engine
 from jobs.outbox import OutboxSender
 from jobs.planning import Planner
@@ -148,7 +149,8 @@ async def run(settings: Settings) -> int:
             lambda channel_id: membership.release_waiting(pool, services.clock.now(), channel_id)))
 
         engine = Engine(services, EXECUTORS, after_stage=rehearsal_after_stage)
-        planner, sender = Planner(services), OutboxSender(services)
+        planner = Planner(services)
+        sender = OutboxSender(services, refresh_home=lambda: refresh_recent_viewers(services))
         scheduler = Scheduler(
             services,
             planning=(planner.run_one, planner.next_due),

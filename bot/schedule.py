@@ -8,9 +8,10 @@ exist on a given day (the spring-forward gap) moves forward by the gap, as clock
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 STAGES = ("prelaunch", "preflight", "warning", "launch", "wrapup", "cleanup")
@@ -212,7 +213,7 @@ def on_allowed_day_and_time(instant: datetime, *, days: tuple[str, ...], at: tim
 
 
 def round_sizes(eligible: int, rounds: int) -> list[int]:
-    """`ceil(n/rounds)` per round, the remainder in the last (PRODUCT.md section 3)."""
+    """`ceil(n/rounds)` per round, the remainder in the last (boundaries never shift afterwards)."""
     if rounds < 1:
         raise ScheduleError("a campaign has at least one round")
     per_round = -(-eligible // rounds)
@@ -233,3 +234,8 @@ def format_instant(instant: datetime, zone: ZoneInfo | str) -> str:
     # Seconds only when there are any (compressed test timelines); real rounds are on the minute.
     clock = "%H:%M:%S" if local.second else "%H:%M"
     return f"{local:%a} {local.day} {local.strftime('%b %Y ' + clock)} {local.tzname()} ({utc.strftime(clock)} UTC)"
+
+
+def early_look_delay(campaign: Mapping[str, Any]) -> timedelta:
+    """The early look at the numbers: 30 min after the send, or halfway to a sooner wrap-up."""
+    return min(timedelta(minutes=30), timedelta(seconds=campaign["offsets"]["wrapup"]) / 2)

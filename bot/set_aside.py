@@ -1,4 +1,4 @@
-"""Mailjet webhook events set aside (PRODUCT.md section 10).
+"""Mailjet webhook events set aside ("each malformed one is set aside with its reason").
 
 Mailjet retries a non-200 answer every 30 s for 24 h and then drops the whole batch, so one
 malformed event must not cost the good ones: bot/webhook.py stores the valid events of a

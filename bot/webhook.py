@@ -1,4 +1,4 @@
-"""`POST /mailjet/events`: Mailjet's Event API webhook (PRODUCT.md section 10).
+"""`POST /mailjet/events`: Mailjet's Event API webhook (Version 2 batches, basic auth, deduplicated).
 
 Mailjet posts Version 2 ("grouped") batches: a JSON array holding every event of the last
 second, of mixed types. It signs nothing and sends no event id; it retries any non-200

@@ -2,8 +2,7 @@
 
 Help and bad input are answered in the ack itself (no I/O, well inside Slack's 3 s).
 Everything else is acked empty and answered through `respond` (ephemeral), after the
-role check. Nothing raises out of here: an unexpected error is logged and reported to the
-user as such.
+role check. Role check, metric and errors go through handlers/glue.py.
 """
 
 from __future__ import annotations
@@ -12,24 +11,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import controls, slack_text
+from bot import controls, operations, slack_text
 from bot.campaigns import create_campaign
-from bot.commands import USAGE, Command, CommandError, help_text, parse
-from bot.logs import get_logger
+from bot.grammar import USAGE, Command, CommandError, help_text, parse
+from bot.list_cleanup import cleanup_now
+from bot.messages.common import plural, section, slack_escape, when
+from bot.messages.replies import audit_text, campaigns_list_text, planning_text, status_blocks
+from bot.messages.rounds import cancel_button
 from bot.metrics import COMMANDS
 from bot.reasons import store_cancel_request
+from bot.rehearsal import start_rehearsal
+from bot.reporting import report_now
 from bot.services import Services
-from handlers import blocks
-from handlers.modal import open_new_campaign_modal, planning_text
-from handlers.replies import finish
-from jobs.cleanup import CleanupRefused, cleanup_now
-from jobs.rehearsal import start_rehearsal
-from jobs.wrapup import report_now
+from handlers.glue import finish, guarded, role_refusal
+from handlers.modal import open_new_campaign_modal
 from storage.queries import Q
-
-log = get_logger(__name__)
 
 LOG_PAGE_SIZE = 20
 
@@ -47,7 +46,7 @@ class Invocation:
     user_id: str
     channel_id: str
     trigger_id: str | None
-    client: Any
+    client: AsyncWebClient
 
 
 Handler = Callable[[Invocation], Awaitable[Reply | None]]
@@ -64,7 +63,7 @@ def subcommand(name: str) -> Callable[[Handler], Handler]:
 
 def register_commands(app: AsyncApp, services: Services) -> None:
     @app.command("/campaign")
-    async def campaign_command(ack: Any, command: dict[str, Any], respond: Any, client: Any) -> None:
+    async def campaign_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         text = command.get("text") or ""
         user_id = command.get("user_id", "")
         try:
@@ -72,15 +71,15 @@ def register_commands(app: AsyncApp, services: Services) -> None:
                            default_holidays=services.settings.DEFAULT_HOLIDAYS)
         except CommandError as exc:
             COMMANDS.labels("invalid", "error").inc()
-            await ack(text=finish(services, blocks.slack_escape(exc.reply_text()))["text"])
+            await ack(text=finish(services, slack_escape(exc.reply_text()))["text"])
             return
         if parsed.subcommand == "help":
             COMMANDS.labels("help", "ok").inc()
-            await ack(text=finish(services, blocks.slack_escape(help_text()))["text"])
+            await ack(text=finish(services, slack_escape(help_text()))["text"])
             return
-        if not services.roles.may(user_id, parsed.subcommand):
-            COMMANDS.labels(parsed.subcommand, "refused").inc()
-            await ack(text=finish(services, services.roles.refusal(user_id, parsed.subcommand))["text"])
+        refusal = role_refusal(services, COMMANDS, user_id, parsed.subcommand)
+        if refusal:
+            await ack(text=finish(services, refusal)["text"])
             return
         await ack()
         invocation = Invocation(services, parsed, user_id, command.get("channel_id", ""), command.get("trigger_id"), client)
@@ -95,23 +94,10 @@ async def dispatch(invocation: Invocation) -> Reply | None:
     if handler is None:
         COMMANDS.labels(sub, "unavailable").inc()
         return Reply(f":construction: `/campaign {sub}` is not available in this version yet. "
-                     f"Usage when it arrives: `{blocks.slack_escape(USAGE[sub].splitlines()[-1])}`")
-    try:
-        reply = await handler(invocation)
-    except CommandError as exc:
-        COMMANDS.labels(sub, "error").inc()
-        return Reply(blocks.slack_escape(exc.reply_text()))
-    except (controls.Refused, CleanupRefused) as exc:
-        # Well-formed, but the round's state says no: why, and that nothing changed.
-        COMMANDS.labels(sub, "refused").inc()
-        return Reply(f":no_entry_sign: {exc}")
-    except Exception as exc:  # noqa: BLE001 - the user is told; the log has the detail
-        COMMANDS.labels(sub, "crash").inc()
-        log.exception("command failed", subcommand=sub)
-        return Reply(f":boom: `/campaign {sub}` failed unexpectedly ({type(exc).__name__}). "
-                     "Nothing was changed by the failed step; the error is in the bot's log.")
-    COMMANDS.labels(sub, "ok").inc()
-    return reply
+                     f"Usage when it arrives: `{slack_escape(USAGE[sub].splitlines()[-1])}`")
+    return await guarded(COMMANDS, sub, lambda: handler(invocation), Reply,
+                         crash=f":boom: `/campaign {sub}` failed unexpectedly ({{error}}). "
+                               "Nothing was changed by the failed step; the error is in the bot's log.")
 
 
 async def load_campaign(invocation: Invocation, name: str) -> Any:
@@ -128,9 +114,9 @@ async def list_campaigns(invocation: Invocation) -> Reply:
         rows = await connection.fetch(Q.campaigns_overview, 50, 0)
         frozen = await connection.fetchrow(Q.freeze_state)
         archived = await connection.fetchval(Q.campaigns_archived_count)
-    text = blocks.campaigns_list_text(rows, invocation.services.settings.DEFAULT_TIMEZONE, frozen)
+    text = campaigns_list_text(rows, invocation.services.settings.DEFAULT_TIMEZONE, frozen)
     if archived:
-        text += (f"\n_{blocks.plural(archived, 'archived campaign')} not shown; "
+        text += (f"\n_{plural(archived, 'archived campaign')} not shown; "
                  "`/campaign status`, `report` and `log` still answer by name._")
     return Reply(text)
 
@@ -146,8 +132,7 @@ async def status(invocation: Invocation) -> Reply:
     stages: dict[int, list[Any]] = {}
     for s in stage_rows:
         stages.setdefault(s["round_id"], []).append(s)
-    status_blocks = blocks.status_blocks(campaign, rounds, stages, approvals, frozen)
-    return Reply(f"Status of {campaign['name']}", status_blocks)
+    return Reply(f"Status of {campaign['name']}", status_blocks(campaign, rounds, stages, approvals, frozen))
 
 
 @subcommand("log")
@@ -158,7 +143,7 @@ async def audit_log(invocation: Invocation) -> Reply:
         total = await connection.fetchval(Q.audit_count, campaign["id"])
         entries = await connection.fetch(Q.audit_page, campaign["id"], LOG_PAGE_SIZE, (page - 1) * LOG_PAGE_SIZE)
     pages = max(1, -(-total // LOG_PAGE_SIZE))
-    return Reply(blocks.audit_text(campaign, entries, page, pages))
+    return Reply(audit_text(campaign, entries, page, pages))
 
 
 @subcommand("new")
@@ -174,7 +159,8 @@ async def new_campaign(invocation: Invocation) -> Reply | None:
 
 # --- controls -------------------------------------------------------------------------------
 
-async def _target(invocation: Invocation) -> controls.Target:
+async def round_of(invocation: Invocation) -> controls.CampaignRound:
+    """The round the command names; a campaign or round that does not exist is bad input."""
     async with invocation.services.pool.acquire() as connection:
         try:
             return await controls.find_round(connection, name=invocation.command.name, number=invocation.command.round)
@@ -196,13 +182,13 @@ async def _campaign_rounds(invocation: Invocation) -> tuple[Any, list[Any]]:
 
 @subcommand("preflight")
 async def preflight(invocation: Invocation) -> Reply:
-    target = await _target(invocation)
+    target = await round_of(invocation)
     return Reply(await controls.preflight_now(invocation.services, target, invocation.user_id))
 
 
 @subcommand("approve")
 async def approve(invocation: Invocation) -> Reply:
-    target = await _target(invocation)
+    target = await round_of(invocation)
     return Reply(await controls.approve(invocation.services, target, invocation.user_id))
 
 
@@ -221,7 +207,7 @@ async def resume(invocation: Invocation) -> Reply:
 @subcommand("cancel")
 async def cancel(invocation: Invocation) -> Reply:
     """Asks to confirm with a button of its own; the click (cancel_round) does the cancelling."""
-    target = await _target(invocation)
+    target = await round_of(invocation)
     round_row = target.round
     if round_row["state"] not in controls.UNSENT:
         return Reply(f":no_entry_sign: round {round_row['number']} is {round_row['state']}; only an unsent round can be cancelled")
@@ -230,19 +216,18 @@ async def cancel(invocation: Invocation) -> Reply:
     request_id = await store_cancel_request(invocation.services.pool, round_id=round_row["id"], reason=reason,
                                             user=invocation.user_id, now=invocation.services.clock.now()) if reason else None
     text = (f"Cancel round {round_row['number']} of *{target.campaign['name']}* "
-            f"(sends {blocks.when(round_row['scheduled_at'], target.campaign['timezone'])})?"
+            f"(sends {when(round_row['scheduled_at'], target.campaign['timezone'])})?"
             + (f" Reason: {slack_text.reason(reason)}" if reason else ""))
-    button = blocks.cancel_button(target.campaign, round_row, request_id)
-    return Reply(text, [blocks.section(text), button])
+    return Reply(text, [section(text), cancel_button(target.campaign, round_row, request_id)])
 
 
 @subcommand("reschedule")
 async def reschedule(invocation: Invocation) -> Reply:
-    target = await _target(invocation)
+    target = await round_of(invocation)
     try:
         return Reply(await controls.reschedule(invocation.services, target, invocation.user_id, invocation.command.extra["instant"]))
     except controls.Refused as exc:
-        return Reply(f":no_entry_sign: {exc}\nUsage: `{blocks.slack_escape(USAGE['reschedule'])}`")
+        return Reply(f":no_entry_sign: {exc}\nUsage: `{slack_escape(USAGE['reschedule'])}`")
 
 
 @subcommand("freeze")
@@ -261,7 +246,7 @@ async def report(invocation: Invocation) -> Reply:
     if invocation.command.round is not None and invocation.command.round > campaign["round_count"]:
         raise CommandError(f"*{campaign['name']}* has no round {invocation.command.round}", "report")
     report_blocks = await report_now(invocation.services, campaign, invocation.command.round)
-    return Reply(f"Report of {campaign['name']}", report_blocks or [blocks.section("No rounds to report.")])
+    return Reply(f"Report of {campaign['name']}", report_blocks or [section("No rounds to report.")])
 
 
 @subcommand("cleanup")
@@ -276,5 +261,27 @@ async def rehearse(invocation: Invocation) -> Reply:
     return Reply(await start_rehearsal(invocation.services, campaign, invocation.user_id))
 
 
-# The week-after-week subcommands (resolve, suppression, unsuppress, archive) register themselves.
-from handlers import operations as _operations  # noqa: E402,F401
+# --- the week-after-week operations (bot/operations.py) ----------------------------------------
+
+@subcommand("resolve")
+async def resolve(invocation: Invocation) -> Reply:
+    command = invocation.command
+    return Reply(await operations.resolve(invocation.services, await round_of(invocation), invocation.user_id,
+                                          command.extra["outcome"], command.reason))
+
+
+@subcommand("suppression")
+async def suppression(invocation: Invocation) -> Reply:
+    return Reply(await operations.suppression(invocation.services, invocation.command.extra["email"]))
+
+
+@subcommand("unsuppress")
+async def unsuppress(invocation: Invocation) -> Reply:
+    return Reply(await operations.unsuppress(invocation.services, invocation.command.extra["email"], invocation.user_id,
+                                             invocation.command.reason))
+
+
+@subcommand("archive")
+async def archive(invocation: Invocation) -> Reply:
+    campaign = await load_campaign(invocation, invocation.command.name or "")
+    return Reply(await operations.archive(invocation.services, campaign, invocation.user_id))

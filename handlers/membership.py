@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 from bot.logs import get_logger
 from bot.membership import release_waiting
@@ -20,14 +20,14 @@ from bot.services import Services
 log = get_logger(__name__)
 
 
-def _is_me(services: Services, event: dict[str, Any], context: Any) -> bool:
+def _is_me(services: Services, event: dict[str, Any], context: AsyncBoltContext | None) -> bool:
     me = services.membership.bot_user_id or (context.get("bot_user_id") if context else None)
     return bool(me) and event.get("user") == me
 
 
 def register_membership(app: AsyncApp, services: Services) -> None:
     @app.event("member_joined_channel")
-    async def member_joined_channel(event: dict[str, Any], context: Any) -> None:
+    async def member_joined_channel(event: dict[str, Any], context: AsyncBoltContext) -> None:
         channel = event.get("channel") or ""
         if not _is_me(services, event, context):
             return  # someone else joined a channel the bot is in: nothing to do
@@ -38,6 +38,6 @@ def register_membership(app: AsyncApp, services: Services) -> None:
         await release_waiting(services.pool, services.clock.now(), channel)
 
     @app.event("member_left_channel")
-    async def member_left_channel(event: dict[str, Any], context: Any) -> None:
+    async def member_left_channel(event: dict[str, Any], context: AsyncBoltContext) -> None:
         if _is_me(services, event, context) and services.membership.concerns(event.get("channel") or ""):
             services.membership.set(False)

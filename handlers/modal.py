@@ -1,8 +1,8 @@
-"""`/campaign new` with no arguments: a modal with the text form's options as fields
-(PRODUCT.md section 8).
+"""`/campaign new` with no arguments: a modal with the text form's options as fields (the
+views are bot/messages/modal.py).
 
 The submission is turned into the text grammar's options and goes through the same code
-as `/campaign new <name> …`: `bot.commands._build_new`, then `bot.campaigns.create_campaign`
+as `/campaign new <name> …`: `bot.grammar._build_new`, then `bot.campaigns.create_campaign`
 (which checks the list and draft in Mailjet and writes the campaign). Bad input keeps the
 modal open with the message under the field it is about (`response_action: errors`) and
 writes nothing. On success the modal closes and the user gets the text form's reply as an
@@ -22,45 +22,27 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import holiday_calendar, schedule
-from bot.campaigns import CreatedCampaign, create_campaign
-from bot.commands import DEFAULT_HOLIDAYS, CommandError, NewCampaign, _build_new, _name
+from bot.campaigns import create_campaign
+from bot.grammar import DEFAULT_HOLIDAYS, CommandError, _build_new, _name
 from bot.logs import get_logger
+from bot.messages.modal import (ACTION, APPROVAL, AT, CALLBACK_ID, DAYS, DRAFT, FIELD_LABELS, HOLIDAYS, LIST, NAME,
+                                OFFSETS, PROGRESS_CALLBACK_ID, ROUNDS, START, TIME, TZ, WINDOW, done_view,
+                                new_campaign_modal, progress_view)
+from bot.messages.replies import planning_text
 from bot.metrics import COMMANDS
 from bot.schedule import ScheduleError
 from bot.services import Services
-from handlers import blocks
+from handlers.glue import role_refusal
 from handlers.home import publish_home
 
 log = get_logger(__name__)
 
-CALLBACK_ID = "new_campaign"
-PROGRESS_CALLBACK_ID = "new_campaign_progress"
-ACTION = "value"  # every input's action_id; the block_id says which field it is
 ACK_BUDGET_SECONDS = 2.2  # Slack allows 3 s for the ack of a view_submission
-
-# Block ids, named after the text grammar's options.
-NAME, LIST, DRAFT, ROUNDS, START, DAYS, TIME, TZ, APPROVAL, AT, OFFSETS, WINDOW, HOLIDAYS = (
-    "name", "list", "draft", "rounds", "start", "days", "time", "tz", "approval", "at", "offsets", "window", "holidays")
-FIELD_LABELS = {NAME: "Campaign name", LIST: "Master list id", DRAFT: "Template draft id", ROUNDS: "Rounds",
-                START: "Start date", DAYS: "Send days", TIME: "Send time", TZ: "Time zone", APPROVAL: "Approval",
-                AT: "Explicit instants (at=)", OFFSETS: "Stage offsets", WINDOW: "Launch window",
-                HOLIDAYS: "Public holidays"}
-
-MAX_ROUNDS = 20
-DAY_LABELS = (("mon", "Monday"), ("tue", "Tuesday"), ("wed", "Wednesday"), ("thu", "Thursday"),
-              ("fri", "Friday"), ("sat", "Saturday"), ("sun", "Sunday"))
-ZONES = (
-    "Europe/London", "UTC", "Europe/Dublin", "Europe/Lisbon", "Europe/Paris", "Europe/Berlin", "Europe/Madrid",
-    "Europe/Rome", "Europe/Amsterdam", "Europe/Brussels", "Europe/Zurich", "Europe/Stockholm", "Europe/Warsaw",
-    "Europe/Athens", "Europe/Helsinki", "Europe/Istanbul", "Africa/Johannesburg", "Asia/Dubai", "Asia/Kolkata",
-    "Asia/Singapore", "Asia/Hong_Kong", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland", "America/Sao_Paulo",
-    "America/New_York", "America/Toronto", "America/Chicago", "America/Denver", "America/Los_Angeles",
-    "America/Mexico_City",
-)
 _QUOTE_CHARS = '"“”„'
 
 
@@ -69,130 +51,6 @@ class FieldError(ValueError):
         super().__init__(message)
         self.block_id = block_id
         self.message = message
-
-
-# --- the view (pure) --------------------------------------------------------------------------
-
-def _plain(text: str) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text, "emoji": True}
-
-
-def _option(value: str, text: str | None = None) -> dict[str, Any]:
-    return {"text": _plain(text or value), "value": value}
-
-
-def _input(block_id: str, element: dict[str, Any], *, optional: bool = False, hint: str | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "input", "block_id": block_id, "label": _plain(FIELD_LABELS[block_id]),
-                             "element": {**element, "action_id": ACTION}, "optional": optional}
-    if hint:
-        block["hint"] = _plain(hint)
-    return block
-
-
-def zone_choices(default_zone: str) -> list[str]:
-    return [default_zone, *[z for z in ZONES if z != default_zone]]
-
-
-def new_campaign_modal(*, default_zone: str, channel_id: str = "", initial: Mapping[str, str] | None = None,
-                       error: str | None = None, default_holidays: str = DEFAULT_HOLIDAYS) -> dict[str, Any]:
-    """The form. `initial` (option key → text, as the grammar spells it) fills it in again."""
-    initial = dict(initial or {})
-    zone = initial.get(TZ) or default_zone
-    zones = zone_choices(default_zone)
-    if zone not in zones:
-        zones.insert(0, zone)
-    rounds = initial.get(ROUNDS) or "3"
-    days = [d for d in (initial.get(DAYS) or "tue,thu").split(",") if d in dict(DAY_LABELS)]
-    approval = initial.get(APPROVAL) or "required"
-    initial.setdefault(HOLIDAYS, default_holidays)
-
-    def text_input(block_id: str, **extra: Any) -> dict[str, Any]:
-        element: dict[str, Any] = {"type": "plain_text_input", **extra}
-        if initial.get(block_id):
-            element["initial_value"] = initial[block_id]
-        return element
-
-    def number_input(block_id: str) -> dict[str, Any]:
-        element: dict[str, Any] = {"type": "number_input", "is_decimal_input": False, "min_value": "1"}
-        if initial.get(block_id):
-            element["initial_value"] = initial[block_id]
-        return element
-
-    day_options = [_option(key, label) for key, label in DAY_LABELS]
-    approval_options = [_option("required", "Required: an approver approves each round"),
-                        _option("auto", "Automatic: a round goes out once its pre-flight passes")]
-    out: list[dict[str, Any]] = []
-    if error:
-        out.append({"type": "section", "block_id": "error", "text": {"type": "mrkdwn", "text": f":warning: {error}"[:3000]}})
-    out += [
-        _input(NAME, text_input(NAME, max_length=80, placeholder=_plain("Client Letter Automation")),
-               hint="Unique; at most 80 characters. Commands name it in quotes: /campaign status \"…\""),
-        _input(LIST, number_input(LIST), hint="The Mailjet contacts list to split into rounds (never modified)."),
-        _input(DRAFT, number_input(DRAFT), hint="The Mailjet campaign draft each round's draft is copied from."),
-        _input(ROUNDS, {"type": "static_select", "options": [_option(str(n)) for n in range(1, MAX_ROUNDS + 1)],
-                        "initial_option": _option(rounds if rounds.isdigit() and 1 <= int(rounds) <= MAX_ROUNDS else "3")}),
-        _input(START, {"type": "datepicker", **({"initial_date": initial[START]} if initial.get(START) else {}),
-                       "placeholder": _plain("Today")}, optional=True,
-               hint="Round 1 goes out on the first send day from this date. Empty: from today."),
-        _input(DAYS, {"type": "checkboxes", "options": day_options,
-                      "initial_options": [o for o in day_options if o["value"] in days] or None}),
-        _input(TIME, {"type": "timepicker", "initial_time": initial.get(TIME) or "09:15"},
-               hint="Wall-clock time in the campaign's time zone."),
-        _input(TZ, {"type": "static_select", "options": [_option(z) for z in zones[:100]], "initial_option": _option(zone)}),
-        _input(APPROVAL, {"type": "radio_buttons", "options": approval_options,
-                          "initial_option": next((o for o in approval_options if o["value"] == approval), approval_options[0])}),
-        _input(HOLIDAYS, text_input(HOLIDAYS, max_length=40, placeholder=_plain("GB-ENG")),
-               hint="Planning never picks a public holiday of this calendar: a country (US, FR) or country-subdivision "
-                    "(GB-ENG, GB-SCT) code of the holidays package, or none."),
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": "*Advanced (optional)*, as in the text form."}]},
-        _input(AT, text_input(AT, multiline=True, placeholder=_plain("2026-12-01T09:15, 2026-12-03T09:15")), optional=True,
-               hint="One ISO instant per round, in order, comma-separated; replaces start, days and time. "
-                    "Without an offset it is read in the time zone above."),
-        _input(OFFSETS, text_input(OFFSETS, placeholder=_plain("prelaunch:-21h,preflight:-3h15m,warning:-15m,wrapup:+2h,cleanup:+24h")),
-               optional=True, hint="Only the stages you change; the others keep their defaults."),
-        _input(WINDOW, text_input(WINDOW, placeholder=_plain("2h")), optional=True,
-               hint="How long after its instant a round may still go out. Default 2h."),
-    ]
-    for block in out:  # Slack refuses `initial_options: null`
-        element = block.get("element") or {}
-        if "initial_options" in element and element["initial_options"] is None:
-            del element["initial_options"]
-    return {
-        "type": "modal",
-        "callback_id": CALLBACK_ID,
-        "title": _plain("New campaign"),
-        "submit": _plain("Plan campaign"),
-        "close": _plain("Cancel"),
-        "private_metadata": json.dumps({"channel": channel_id}),
-        "blocks": out,
-    }
-
-
-def progress_view(name: str) -> dict[str, Any]:
-    return {"type": "modal", "callback_id": PROGRESS_CALLBACK_ID, "title": _plain("New campaign"), "close": _plain("Close"),
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text":
-                        f":hourglass_flowing_sand: Checking the list and draft of *{name}* in Mailjet… "
-                        "This view updates when it is done; you will also get the answer in the channel."[:3000]}}]}
-
-
-def done_view(text: str) -> dict[str, Any]:
-    return {"type": "modal", "callback_id": PROGRESS_CALLBACK_ID, "title": _plain("New campaign"), "close": _plain("Close"),
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]}
-
-
-def planning_text(new: NewCampaign, created: CreatedCampaign) -> str:
-    """The reply to a successful `/campaign new`, the same for the text form and the modal."""
-    zone = new.zone.key
-    lines = [f":spiral_calendar_pad: Planning *{new.name}*: {blocks.plural(new.rounds, 'round')}, approval {new.approval}, "
-             f"public holidays: {new.holidays or 'none'}."]
-    for r in created.rounds:
-        lines.append(f"• Round {r['number']}: {blocks.when(r['scheduled_at'], zone)}"
-                     + (" (given with at=)" if r["instant_source"] == "explicit" else ""))
-    lines += blocks.holiday_lines(created.skipped_rows(), new.holidays)
-    lines += blocks.explicit_holiday_lines(created.rounds, zone, new.holidays)
-    lines.append("I am splitting the master list and creating each round's list and draft in Mailjet now; "
-                 f"the channel will be told when it is done. `/campaign status \"{new.name}\"` shows progress.")
-    return "\n".join(lines)
 
 
 # --- reading the submission (pure) ----------------------------------------------------------------
@@ -311,10 +169,6 @@ def errors_for(message: str) -> dict[str, str]:
     return {field_for(message): field_message(message)}
 
 
-def initial_from(name: str, options: Mapping[str, str]) -> dict[str, str]:
-    return {NAME: name, **options}
-
-
 def _channel_of(view: Mapping[str, Any]) -> str:
     try:
         return str(json.loads(view.get("private_metadata") or "{}").get("channel") or "")
@@ -324,7 +178,7 @@ def _channel_of(view: Mapping[str, Any]) -> str:
 
 # --- Slack I/O --------------------------------------------------------------------------------
 
-async def open_new_campaign_modal(client: Any, trigger_id: str | None, services: Services, *, channel_id: str = "") -> None:
+async def open_new_campaign_modal(client: AsyncWebClient, trigger_id: str | None, services: Services, *, channel_id: str = "") -> None:
     """Open the form (views.open). The trigger lives 3 s, so this is called right after the ack.
     Raises CommandError when Slack refuses, so `/campaign new` answers with the usage."""
     if not trigger_id:
@@ -339,7 +193,7 @@ async def open_new_campaign_modal(client: Any, trigger_id: str | None, services:
         raise CommandError(f"Slack did not open the form ({error}); try again or use the text form", "new") from None
 
 
-async def tell_user(services: Services, client: Any, user_id: str, channel_id: str, text: str) -> None:
+async def tell_user(services: Services, client: AsyncWebClient, user_id: str, channel_id: str, text: str) -> None:
     """Ephemeral in the channel the command came from, else in the campaign channel, else on the
     user's Home tab (a modal submission has no response_url)."""
     for channel in dict.fromkeys(c for c in (channel_id, services.channel_id, services.settings.CAMPAIGN_CHANNEL) if c):
@@ -352,11 +206,23 @@ async def tell_user(services: Services, client: Any, user_id: str, channel_id: s
     await publish_home(services, user_id, notice=text)
 
 
-async def handle_submission(services: Services, ack: Any, body: Mapping[str, Any], view: Mapping[str, Any], client: Any) -> None:
+def _planning_failed(exc: Exception) -> tuple[str, str]:
+    """The field and message the form shows when planning refused or failed: bad input on its
+    field; anything else logged and shown on the name."""
+    if isinstance(exc, CommandError):
+        COMMANDS.labels("new", "error").inc()
+        return field_for(exc.message), exc.message
+    COMMANDS.labels("new", "crash").inc()
+    log.exception("new campaign from the form failed")
+    return NAME, f"Planning failed unexpectedly ({type(exc).__name__}); nothing was written. The error is in the bot's log."
+
+
+async def handle_submission(services: Services, ack: AsyncAck, body: Mapping[str, Any], view: Mapping[str, Any],
+                            client: AsyncWebClient) -> None:
     user_id = body["user"]["id"]
-    if not services.roles.may(user_id, "new"):
-        COMMANDS.labels("new", "refused").inc()
-        await ack(response_action="errors", errors={NAME: field_message(services.roles.refusal(user_id, "new"))})
+    refusal = role_refusal(services, COMMANDS, user_id, "new")
+    if refusal:
+        await ack(response_action="errors", errors={NAME: field_message(refusal)})
         return
     default_zone = services.settings.DEFAULT_TIMEZONE
     values = (view.get("state") or {}).get("values") or {}
@@ -379,15 +245,9 @@ async def handle_submission(services: Services, ack: Any, body: Mapping[str, Any
     if task.done():
         try:
             created = task.result()
-        except CommandError as exc:
-            COMMANDS.labels("new", "error").inc()
-            await ack(response_action="errors", errors=errors_for(exc.message))
-            return
         except Exception as exc:  # noqa: BLE001 - the user is told on the form; the log has the detail
-            COMMANDS.labels("new", "crash").inc()
-            log.exception("new campaign from the form failed")
-            await ack(response_action="errors", errors={NAME: f"Planning failed unexpectedly ({type(exc).__name__}); "
-                                                              "nothing was written. The error is in the bot's log."})
+            field, message = _planning_failed(exc)
+            await ack(response_action="errors", errors={field: field_message(message)})
             return
         await ack()  # closes the modal
         COMMANDS.labels("new", "ok").inc()
@@ -399,17 +259,10 @@ async def handle_submission(services: Services, ack: Any, body: Mapping[str, Any
     view_id = view.get("id")
     try:
         created = await task
-    except Exception as exc:  # noqa: BLE001 - CommandError is bad input; anything else is logged
-        if isinstance(exc, CommandError):
-            COMMANDS.labels("new", "error").inc()
-            message = exc.message
-        else:
-            COMMANDS.labels("new", "crash").inc()
-            log.exception("new campaign from the form failed")
-            message = f"Planning failed unexpectedly ({type(exc).__name__}); nothing was written. The error is in the bot's log."
-        field = FIELD_LABELS[field_for(message)]
+    except Exception as exc:  # noqa: BLE001 - the user is told on the form; the log has the detail
+        field, message = _planning_failed(exc)
         form = new_campaign_modal(default_zone=default_zone, channel_id=channel_id,
-                                  initial=initial_from(name, options), error=f"*{field}*: {message}",
+                                  initial={NAME: name, **options}, error=f"*{FIELD_LABELS[field]}*: {message}",
                                   default_holidays=services.settings.DEFAULT_HOLIDAYS)
         try:
             await client.views_update(view_id=view_id, view=form)
@@ -427,9 +280,9 @@ async def handle_submission(services: Services, ack: Any, body: Mapping[str, Any
 
 def register_modal(app: AsyncApp, services: Services) -> None:
     @app.view(CALLBACK_ID)
-    async def new_campaign_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any], client: Any) -> None:
+    async def new_campaign_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
         await handle_submission(services, ack, body, view, client)
 
     @app.view(PROGRESS_CALLBACK_ID)
-    async def progress_submitted(ack: Any) -> None:  # the progress view has no submit button; be safe
+    async def progress_submitted(ack: AsyncAck) -> None:  # the progress view has no submit button; be safe
         await ack()

@@ -10,10 +10,9 @@ and, after STAGE_MAX_ATTEMPTS, marked failed with an alert in the channel: never
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import asyncpg
@@ -22,8 +21,9 @@ import structlog
 from bot.failpoints import failpoint
 from bot.logs import bind_round, get_logger
 from bot.metrics import STAGE_RUNS
+from bot.messages.common import STAGE_LABEL
+from bot.messages.rounds import alert
 from bot.services import Services
-from handlers import blocks
 from storage import outbox
 from storage.audit import audit
 from storage.queries import Q
@@ -171,12 +171,12 @@ class Engine:
                     campaign_id=ctx.campaign["id"], round_id=ctx.round["id"],
                     detail={"error": error[:500], "attempt": row["attempts"], "gave_up": row["state"] == "failed"})
         if row["state"] == "failed":
-            text = (f"The {blocks.STAGE_LABEL[stage]} stage failed {row['attempts']} times and was given up. "
+            text = (f"The {STAGE_LABEL[stage]} stage failed {row['attempts']} times and was given up. "
                     f"Last error: {error[:300]}. See `/campaign log \"{ctx.campaign['name']}\"`; "
                     "the runbook says what to check.")
             await outbox.post_in_round_thread(
                 ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:{stage}:gave-up",
-                channel=ctx.campaign["channel"], message=blocks.alert(ctx.campaign, ctx.round, text), now=now,
+                channel=ctx.campaign["channel"], message=alert(ctx.campaign, ctx.round, text), now=now,
             )
             if self.after_stage is not None:
                 await self.after_stage(ctx, "failed", {"error": error[:500]})

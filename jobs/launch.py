@@ -30,15 +30,16 @@ from datetime import timedelta
 import asyncpg
 import asyncpg.exceptions
 
-from bot import checks
+from bot import preflight_rules
+from bot.announce import refresh_parent
 from bot.failpoints import failpoint
 from bot.logs import get_logger
 from bot.mailjet import DRAFT, DRAFT_STATUS, PROGRAMMED, SENT, MailjetError
 from bot.metrics import MAILJET_SENDS
-from handlers import blocks
+from bot.messages.common import humanize
+from bot.messages.rounds import alert, launch_confirmation
 from jobs import rehearsal, sent
 from jobs.engine import Outcome, StageContext
-from jobs.preflight import refresh_parent
 from storage import outbox
 from storage.audit import audit
 from storage.queries import Q
@@ -58,6 +59,7 @@ def rate_limit_pause(attempts: int) -> timedelta:
 # After Mailjet confirmed the draft is still a draft: a short pause before sending again,
 # so a request of the crashed process that was still on the wire has landed or died.
 RESEND_PAUSE = timedelta(seconds=5)
+DRAFT_CHANGED = "the draft's content changed since pre-flight checked it"
 TERMINAL = ("sent", "reported", "cleaned", "cancelled", "missed", "failed")
 
 
@@ -71,7 +73,7 @@ async def run_launch(ctx: StageContext) -> Outcome:
     if now < round_row["scheduled_at"]:
         return Outcome.wait(round_row["scheduled_at"], "not before the round's instant")
     if now > deadline:
-        return await mark_missed(ctx, why_not_sent(ctx, await _gate(ctx)))
+        return await end_round(ctx, "missed", why_not_sent(ctx, await _gate(ctx)))
     gate = await _gate(ctx)
     if gate is not None:
         # A rehearsal reports at once what the real launch would wait for.
@@ -104,7 +106,7 @@ async def _gate(ctx: StageContext) -> str | None:
 def why_not_sent(ctx: StageContext, gate: str | None) -> str:
     window = ctx.campaign["launch_window"]
     why = gate or ctx.round["outcome_detail"] or "it was not ready"
-    return (f"The launch window ({blocks.humanize(window)} after the send instant) closed "
+    return (f"The launch window ({humanize(window)} after the send instant) closed "
             f"and the round was not sent: {why}. It will not be sent automatically; "
             "reschedule it to send it later.")
 
@@ -116,34 +118,37 @@ async def _draft_unchanged(ctx: StageContext) -> bool:
     # Both reads at once: at T every due round makes them, and Mailjet answers in ~300 ms.
     draft, content = await asyncio.gather(mailjet.get_draft(ctx.round["mailjet_draft_id"]),
                                           mailjet.get_draft_content(ctx.round["mailjet_draft_id"]))
-    current = checks.content_hash(draft, content)
+    current = preflight_rules.content_hash(draft, content)
     if ctx.round["state"] != "approved":
         run = await ctx.connection.fetchrow(Q.preflight_latest, ctx.round["id"])
         if run is not None and run["content_hash"] == current:
             return True
-        await _stop_for_changed_draft(ctx, to_state="blocked", action="blocked: draft changed",
-                                      key=f"changed:{run['id'] if run else 0}",
-                                      text="The draft changed in Mailjet after pre-flight, so the round is blocked and "
-                                           "nothing was sent. Re-run pre-flight to send it inside the window.")
+        await _change_and_alert(ctx, "blocked", action="blocked: draft changed", key=f"changed:{run['id'] if run else 0}",
+                                text="The draft changed in Mailjet after pre-flight, so the round is blocked and nothing "
+                                     "was sent. Re-run pre-flight to send it inside the window.", summary=DRAFT_CHANGED)
         return False
     approval = await ctx.connection.fetchrow(Q.live_approval, ctx.round["id"])
     run = await ctx.connection.fetchrow(Q.preflight_by_id, approval["preflight_run_id"])
     if current == run["content_hash"]:
         return True
     await ctx.connection.execute(Q.approval_lapse, ctx.round["id"], ctx.now, "the draft changed since it was approved")
-    await _stop_for_changed_draft(ctx, to_state="ready", action="approval lapsed", key=f"lapsed:{approval['id']}",
-                                  text="The draft changed in Mailjet after it was approved, so the approval lapsed and "
-                                       "nothing was sent. Re-run pre-flight and approve again.")
+    await _change_and_alert(ctx, "ready", action="approval lapsed", key=f"lapsed:{approval['id']}",
+                            text="The draft changed in Mailjet after it was approved, so the approval lapsed and nothing "
+                                 "was sent. Re-run pre-flight and approve again.", summary=DRAFT_CHANGED)
     return False
 
 
-async def _stop_for_changed_draft(ctx: StageContext, *, to_state: str, action: str, key: str, text: str) -> None:
-    round_row = await ctx.connection.fetchrow(Q.round_transition, ctx.round["id"], ctx.round["state"], to_state, ctx.now, None)
+async def _change_and_alert(ctx: StageContext, to_state: str, *, action: str, key: str, text: str, summary: str,
+                            detail: str | None = None) -> None:
+    """Move the round, audit it, alert in its thread and refresh its parent message."""
+    # Read again: the send claim may have moved the round to `sending` on another connection.
+    current = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
+    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], to_state, ctx.now, detail)
     await audit(ctx.connection, now=ctx.now, actor="system", action=action, campaign_id=ctx.campaign["id"],
-                round_id=ctx.round["id"], detail={"summary": "the draft's content changed since pre-flight checked it"})
+                round_id=round_row["id"], detail={"summary": summary})
     await outbox.post_in_round_thread(
-        ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:{key}", channel=ctx.campaign["channel"],
-        now=ctx.now, message=blocks.alert(ctx.campaign, round_row, text),
+        ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:{key}", channel=ctx.campaign["channel"],
+        now=ctx.now, message=alert(ctx.campaign, round_row, text),
     )
     await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
 
@@ -199,7 +204,7 @@ async def record_sent(ctx: StageContext, *, campaign_id: int | None, dry_run: bo
                 detail={"summary": "dry run: Mailjet was not called" if dry_run else f"Mailjet campaign {campaign_id}",
                         "mailjet_campaign_id": campaign_id, **({"note": note} if note else {})})
     message = (await rehearsal.launch_message(ctx, round_row) if ctx.is_rehearsal else
-               blocks.launch_confirmation(ctx.campaign, round_row, dry_run=dry_run, recipients=round_row["recipient_count"], note=note))
+               launch_confirmation(ctx.campaign, round_row, dry_run=dry_run, recipients=round_row["recipient_count"], note=note))
     await outbox.post_in_round_thread(
         ctx.connection, round_id=round_row["id"], key=sent.confirmation_key(round_row["id"]),
         channel=ctx.campaign["channel"], now=ctx.now, message=message,
@@ -222,8 +227,9 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
         status, campaign_id = await services.mailjet.sent_campaign(round_row["mailjet_draft_id"])
     except MailjetError as exc:
         if ctx.now > deadline + timedelta(hours=1):
-            return await mark_failed(ctx, f"Mailjet could not tell whether draft {round_row['mailjet_draft_id']} was sent "
-                                          f"({exc}). Check the draft's status in Mailjet before doing anything else.")
+            return await end_round(ctx, "failed", f"Mailjet could not tell whether draft {round_row['mailjet_draft_id']} "
+                                                  f"was sent ({exc}). Check the draft's status in Mailjet before doing "
+                                                  "anything else.")
         pause = RATE_LIMIT_PAUSE if exc.rate_limited else RECONCILE_RETRY
         return Outcome.wait(ctx.now + pause, f"reconciling: Mailjet could not be read ({exc})")
     if status in (PROGRAMMED, SENT):
@@ -232,8 +238,9 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
                                  note="Confirmed from Mailjet after an interrupted send call.")
     if status == DRAFT and rejected:
         # Mailjet answered and refused (a 4xx): retrying the same call would only be refused again.
-        return await mark_failed(ctx, f"Mailjet refused to send draft {round_row['mailjet_draft_id']}: {after_error}. "
-                                      "Nothing was sent. Fix the draft in Mailjet, then reschedule the round.")
+        return await end_round(ctx, "failed", f"Mailjet refused to send draft {round_row['mailjet_draft_id']}: "
+                                              f"{after_error}. Nothing was sent. Fix the draft in Mailjet, then "
+                                              "reschedule the round.")
     if status == DRAFT:
         back_to = "approved" if await ctx.connection.fetchrow(Q.live_approval, round_row["id"]) else "ready"
         detail = RATE_LIMITED_NOTE if rate_limited else None
@@ -249,34 +256,17 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
         pause = rate_limit_pause(round_row["send_attempts"]) if rate_limited else RESEND_PAUSE
         return Outcome.wait(min(ctx.now + pause, deadline), "Mailjet is rate-limiting; trying again inside the window"
                             if rate_limited else "the send did not happen; retrying inside the window")
-    return await mark_failed(
-        ctx, f"Mailjet reports draft {round_row['mailjet_draft_id']} as {DRAFT_STATUS.get(status, status)} after a send "
-             f"attempt{f' that failed ({after_error})' if after_error else ''}. Check in Mailjet whether it went out "
-             "before doing anything else; campaign-bot will not send it again.")
+    return await end_round(
+        ctx, "failed",
+        f"Mailjet reports draft {round_row['mailjet_draft_id']} as {DRAFT_STATUS.get(status, status)} after a send "
+        f"attempt{f' that failed ({after_error})' if after_error else ''}. Check in Mailjet whether it went out "
+        "before doing anything else; campaign-bot will not send it again.")
 
 
-async def mark_missed(ctx: StageContext, reason: str) -> Outcome:
-    current = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
-    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], "missed", ctx.now, reason)
-    await _close_round(ctx, round_row, "round missed", reason)
-    return Outcome.done(missed=True, reason=reason)
-
-
-async def mark_failed(ctx: StageContext, reason: str) -> Outcome:
-    # Read again: the send claim may have moved the round to `sending` on another connection.
-    current = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
-    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], "failed", ctx.now, reason)
-    await _close_round(ctx, round_row, "round failed", reason)
-    return Outcome.done(failed=True, reason=reason)
-
-
-async def _close_round(ctx: StageContext, round_row: asyncpg.Record, action: str, reason: str) -> None:
+async def end_round(ctx: StageContext, state: str, reason: str) -> Outcome:
+    """The round becomes `missed` or `failed`: its pre-send stages cancelled, an alert that says why."""
     if not ctx.is_rehearsal:  # a rehearsal's wrap-up and cleanup still say what they would do
-        await ctx.connection.execute(Q.stage_cancel_pending_presend, round_row["id"], ctx.now, action)
-    await audit(ctx.connection, now=ctx.now, actor="system", action=action, campaign_id=ctx.campaign["id"],
-                round_id=round_row["id"], detail={"summary": reason})
-    await outbox.post_in_round_thread(
-        ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:{action.replace(' ', '-')}",
-        channel=ctx.campaign["channel"], now=ctx.now, message=blocks.alert(ctx.campaign, round_row, reason),
-    )
-    await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
+        await ctx.connection.execute(Q.stage_cancel_pending_presend, ctx.round["id"], ctx.now, f"round {state}")
+    await _change_and_alert(ctx, state, action=f"round {state}", key=f"round-{state}", text=reason, summary=reason,
+                            detail=reason)
+    return Outcome.done(**{state: True}, reason=reason)

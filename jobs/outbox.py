@@ -24,6 +24,7 @@ import asyncio
 import base64
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
@@ -37,7 +38,6 @@ from bot.membership import release_waiting
 from bot.metrics import OUTBOX_PENDING, OUTBOX_WAITING_FOR_CHANNEL, SLACK_DELIVERIES
 from bot.services import Services
 from bot.slack_text import SECTION_TEXT, fit, fit_payload
-from handlers.home import refresh_recent_viewers
 from storage.queries import Q
 
 log = get_logger(__name__)
@@ -75,8 +75,10 @@ def retry_delay(attempt: int) -> timedelta:
 
 
 class OutboxSender:
-    def __init__(self, services: Services):
+    def __init__(self, services: Services, refresh_home: Callable[[], Awaitable[int]]):
+        """`refresh_home` re-publishes the open Home tabs (given by the composition root)."""
         self.services = services
+        self.refresh_home = refresh_home
         self._last_post: dict[str, float] = {}
         self._channel_ids: dict[str, str] = {}
         self._home_dirty = False
@@ -94,7 +96,7 @@ class OutboxSender:
             self._home_dirty = False
             self._home_refreshed = time.monotonic()
             # In the background: Home tabs must not hold up the channel's messages.
-            self._home_task = asyncio.ensure_future(refresh_recent_viewers(self.services))
+            self._home_task = asyncio.ensure_future(self.refresh_home())
         return handled
 
     async def _deliver_batch(self, limit: int) -> int:
@@ -174,7 +176,7 @@ class OutboxSender:
                 await self._reached(connection, row, channel)
                 return True
             if row["kind"] == "update":
-                response = await self.services.slack.chat_update(channel=channel, ts=target_ts, **_update_args(payload))
+                response = await self.services.slack.chat_update(channel=channel, ts=target_ts, **_post_args(payload, None))
                 ts = target_ts
             else:
                 response = await self.services.slack.chat_postMessage(
@@ -324,11 +326,4 @@ def _post_args(payload: dict[str, Any], thread_ts: str | None) -> dict[str, Any]
         args["thread_ts"] = thread_ts
         if payload.get("reply_broadcast"):
             args["reply_broadcast"] = True
-    return args
-
-
-def _update_args(payload: dict[str, Any]) -> dict[str, Any]:
-    args: dict[str, Any] = {"text": payload.get("text", ""), "blocks": payload.get("blocks")}
-    if payload.get("metadata"):
-        args["metadata"] = payload["metadata"]
     return args

@@ -23,11 +23,13 @@ from typing import Any
 
 import asyncpg
 
+from bot.campaigns import round_list_name
 from bot.logs import bind_round, get_logger
 from bot.mailjet import MailjetError
 from bot.schedule import STAGES
 from bot.services import Services
-from handlers import blocks
+from bot.messages.common import plural
+from bot.messages.rounds import campaign_planned
 from storage import outbox
 from storage.audit import audit
 from storage.queries import Q
@@ -40,10 +42,6 @@ MAX_PLANNING_ATTEMPTS = 5
 
 class PlanningError(Exception):
     """Planning cannot succeed by trying again (an empty round, a template without content)."""
-
-
-def round_list_name(campaign_name: str, number: int) -> str:
-    return f"{campaign_name}-round-{number}"
 
 
 class Planner:
@@ -169,11 +167,11 @@ class Planner:
         await connection.execute(Q.campaign_planned, campaign["id"], now)
         campaign = await connection.fetchrow(Q.campaign_by_id, campaign["id"])
         await audit(connection, now=now, actor="system", action="campaign planned", campaign_id=campaign["id"],
-                    detail={"summary": f"{blocks.plural(eligible, 'recipient')} in {blocks.plural(len(rounds), 'round')}",
+                    detail={"summary": f"{plural(eligible, 'recipient')} in {plural(len(rounds), 'round')}",
                             "eligible": eligible, "revalidated": campaign["revalidated_contacts"] or 0,
                             "rounds": {r["number"]: r["recipient_count"] for r in rounds}, "ledger_rows": counts["eligible"]})
         await outbox.enqueue(connection, key=f"campaign:{campaign['id']}:planned", channel=campaign["channel"],
-                             message=blocks.campaign_planned(campaign, rounds), now=now)
+                             message=campaign_planned(campaign, rounds), now=now)
         log.info("campaign planned", eligible=eligible)
 
     async def _record_failure(self, connection: asyncpg.Connection, campaign: asyncpg.Record, exc: Exception) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from jobs.cleanup import run_cleanup_stage
 from jobs.engine import Executor
 from jobs.launch import run_launch
-from jobs.preflight import run_preflight_stage
 from jobs.sent import run_campaign_id
-from jobs.stages import run_prelaunch, run_warning
-from jobs.wrapup import run_metrics, run_wrapup
+from jobs.stages import run_preflight_stage, run_prelaunch, run_warning
+from jobs.wrapup import run_cleanup_stage, run_metrics, run_wrapup
 
 EXECUTORS: dict[str, Executor] = {
     "prelaunch": run_prelaunch,

@@ -1,14 +1,10 @@
-"""`/campaign rehearse <name>`: a dress rehearsal of every unsent round (PRODUCT.md section 8.1).
-
-Starting one copies the campaign's unsent rounds into rows that belong to the rehearsal
-(campaign_id NULL, rehearsal_of = the real round) and gives each copy the six stage runs on
-a compressed timeline (bot/rehearsal.py). From there the ordinary engine claims and runs
-them with the ordinary executors. What makes it a rehearsal:
+"""A rehearsal's stages (`/campaign rehearse <name>`; bot/rehearsal.py starts one): the copies of
+the unsent rounds run through the ordinary engine and executors. What makes them a rehearsal:
 
 - `StageContext.is_rehearsal` / `dry_run`: the launch never calls Mailjet, claims the copy
   with its own guard (no approval needed: it reports what approval the real round still
   needs) and, when the gate would stop the real round, says so at once instead of waiting
-  for the window to close;
+  for the window to close (`would_not_send`);
 - pre-flight checks the real round (ledger, instant, previous round) against Mailjet now;
 - storage/outbox.py routes every message of a copy into the rehearsal's thread with
   `"rehearsal": true` in its metadata and without buttons; storage/audit.py prefixes its
@@ -30,12 +26,11 @@ from typing import Any
 import asyncpg
 
 from bot import rehearsal as rules
-from bot.checks import FAIL
-from bot.controls import Refused
 from bot.logs import get_logger
+from bot.messages import rehearsal as rb
+from bot.messages.rounds import thread_note
+from bot.preflight_rules import FAIL
 from bot.services import Services
-from handlers import blocks
-from handlers import rehearsal_blocks as rb
 from jobs.engine import Outcome, StageContext
 from storage import outbox
 from storage.audit import audit
@@ -44,48 +39,6 @@ from storage.queries import Q
 log = get_logger(__name__)
 
 FINAL_SENT = ("sent", "reported", "cleaned")
-
-
-class RehearsalRefused(Refused):
-    """The rehearsal cannot start; the message says why. Nothing was started."""
-
-
-async def start_rehearsal(services: Services, campaign: asyncpg.Record, user: str) -> str:
-    """Start a rehearsal of `campaign` in one transaction; the reply for the user."""
-    now = services.clock.now()
-    async with services.pool.acquire() as connection, connection.transaction():
-        campaign = await connection.fetchrow(Q.campaign_lock, campaign["id"])
-        running = await connection.fetchrow(Q.rehearsal_running, campaign["id"])
-        real_rounds = [r for r in await connection.fetch(Q.rounds_of_campaign, campaign["id"]) if r["state"] in rules.UNSENT]
-        why_not = rules.refusal(planning_state=campaign["planning_state"], unsent=len(real_rounds),
-                                running_since=running["started_at"] if running else None)
-        if why_not:
-            raise RehearsalRefused(f"*{campaign['name']}* cannot be rehearsed: {why_not}. Nothing was started.")
-        rehearsal = await connection.fetchrow(Q.rehearsal_insert, campaign["id"], campaign["channel"], user, now)
-        if rehearsal is None:  # the unique index: another rehearsal started in between
-            raise RehearsalRefused(f"*{campaign['name']}* cannot be rehearsed: a rehearsal of it is already running. "
-                                   "Nothing was started.")
-        timeline = rules.compress([(r["number"], r["scheduled_at"]) for r in real_rounds],
-                                  rules.offsets_from_seconds(campaign["offsets"]), start=now)
-        by_number = {r["number"]: r for r in real_rounds}
-        copies = []
-        for planned in timeline:
-            copy = await connection.fetchrow(Q.rehearsal_round_insert, rehearsal["id"], by_number[planned.number]["id"],
-                                             planned.at, now)
-            await connection.execute(Q.stage_runs_insert, copy["id"], list(planned.stages),
-                                     [planned.stages[stage] for stage in planned.stages])
-            copies.append({**dict(copy), "real_scheduled_at": planned.real_at})
-        await audit(connection, now=now, actor=user, action="rehearsal started", campaign_id=campaign["id"],
-                    detail={"summary": f"rehearsal {rehearsal['id']} of round {', '.join(str(c['number']) for c in copies)}",
-                            "rehearsal": rehearsal["id"], "rounds": [c["number"] for c in copies],
-                            "ends_at": max(p.ends_at for p in timeline).isoformat()})
-        await outbox.enqueue(connection, key=outbox.rehearsal_key(rehearsal["id"]), channel=campaign["channel"], now=now,
-                             message=rb.top_post(campaign, copies, started_by=user, live=not services.dry_run))
-    log.info("rehearsal started", campaign=campaign["name"], rehearsal=rehearsal["id"], rounds=len(copies))
-    numbers = ", ".join(str(c["number"]) for c in copies)
-    return (f":performing_arts: Rehearsal of *{campaign['name']}* started: every stage of round {numbers}, in dry run, "
-            f"over about two minutes. Follow it in the thread of \"Rehearsal of {campaign['name']}\" in the channel. "
-            "Nothing is sent and the real rounds are not touched.")
 
 
 async def real_round(ctx: StageContext) -> asyncpg.Record:
@@ -111,7 +64,7 @@ async def would_not_send(ctx: StageContext, reason: str) -> Outcome:
     await outbox.post_in_round_thread(
         ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:launch:rehearsal",
         channel=ctx.campaign["channel"], now=ctx.now,
-        message=blocks.thread_note(ctx.campaign, round_row, "launch", rb.launch_would_not_send(ctx.campaign, round_row, real, reason)),
+        message=thread_note(ctx.campaign, round_row, "launch", rb.launch_would_not_send(ctx.campaign, round_row, real, reason)),
     )
     return Outcome.done(would_send=False, reason=reason)
 
@@ -127,7 +80,7 @@ async def after_stage(ctx: StageContext, state: str, result: dict[str, Any]) -> 
                              soft_bounce_threshold=ctx.services.settings.SOFT_BOUNCE_THRESHOLD)
         await outbox.post_in_round_thread(ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:{stage}:rehearsal",
                                           channel=ctx.campaign["channel"], now=ctx.now,
-                                          message=blocks.thread_note(ctx.campaign, round_row, stage, text))
+                                          message=thread_note(ctx.campaign, round_row, stage, text))
     await finish_if_done(ctx.services, ctx.connection, ctx.round["rehearsal_id"], ctx.campaign, ctx.now)
 
 

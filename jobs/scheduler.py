@@ -1,4 +1,5 @@
-"""The scheduler: an alarm clock, not a source of truth (PRODUCT.md invariant 1).
+"""The scheduler: an alarm clock, not a source of truth ("the in-process scheduler only wakes the bot
+up; what is due is read from the database").
 
 APScheduler 3 (in-memory, AsyncIOScheduler) holds exactly two kinds of one-shot wake-ups:
 "the next stage is due at T" and "the next outbox message is due at T". What is due is

@@ -16,11 +16,13 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from bot.announce import refresh_parent
 from bot.logs import get_logger
 from bot.mailjet import DRAFT_STATUS, PROGRAMMED, SENT
-from handlers import blocks
+from bot.messages.common import humanize
+from bot.messages.rounds import alert, launch_confirmation
+from bot.schedule import early_look_delay
 from jobs.engine import Outcome, StageContext
-from jobs.preflight import refresh_parent
 from storage import outbox
 from storage.audit import audit
 from storage.queries import Q
@@ -39,11 +41,6 @@ def confirmation_key(round_id: int) -> str:
     return f"round:{round_id}:launch:confirmation"
 
 
-def early_look_delay(campaign: asyncpg.Record) -> timedelta:
-    """The early look at the numbers: 30 min after the send, or halfway to a sooner wrap-up."""
-    return min(timedelta(minutes=30), timedelta(seconds=campaign["offsets"]["wrapup"]) / 2)
-
-
 async def follow_the_send(connection: asyncpg.Connection, campaign: asyncpg.Record, round_row: asyncpg.Record,
                           now: datetime) -> None:
     """What a live send starts: the early look if the id is known, else the look for the id."""
@@ -58,7 +55,7 @@ def next_look(waited: timedelta) -> timedelta:
 
 
 async def run_campaign_id(ctx: StageContext) -> Outcome:
-    round_row, campaign, now = ctx.round, ctx.campaign, ctx.now
+    round_row, now = ctx.round, ctx.now
     if round_row["dry_run"] is not False:
         return Outcome.skipped("not sent live")
     if round_row["mailjet_campaign_id"]:
@@ -70,13 +67,13 @@ async def run_campaign_id(ctx: StageContext) -> Outcome:
     seen = DRAFT_STATUS.get(status, str(status))
     if waited >= GIVE_UP_AFTER:
         await _alert(ctx, "gave-up",
-                     f"Mailjet accepted the send {blocks.humanize(waited)} ago but still gives no campaign id for draft "
+                     f"Mailjet accepted the send {humanize(waited)} ago but still gives no campaign id for draft "
                      f"{round_row['mailjet_draft_id']} (it reads {seen}). Without it there are no numbers: the wrap-up "
                      "and the cleanup cannot run. Check the campaign in Mailjet.")
         return Outcome.skipped("Mailjet gave no campaign id", draft_status=status)
     if waited >= ALERT_AFTER:
         await _alert(ctx, "late",
-                     f"Mailjet accepted the send {blocks.humanize(waited)} ago and still gives no campaign id for draft "
+                     f"Mailjet accepted the send {humanize(waited)} ago and still gives no campaign id for draft "
                      f"{round_row['mailjet_draft_id']} (it reads {seen}). The round counts as sent; the numbers wait for "
                      "the id, which campaign-bot keeps reading.")
     expected = status in (PROGRAMMED, SENT)
@@ -94,8 +91,8 @@ async def _record(ctx: StageContext, campaign_id: int, waited: timedelta) -> Out
                                                   "seconds_after_send": int(waited.total_seconds())})
     await outbox.update_in_place(
         connection, round_id=round_row["id"], target_key=confirmation_key(round_row["id"]), channel=campaign["channel"],
-        now=now, message=blocks.launch_confirmation(campaign, round_row, dry_run=False, recipients=round_row["recipient_count"],
-                                                    note=round_row["outcome_detail"]),
+        now=now, message=launch_confirmation(campaign, round_row, dry_run=False, recipients=round_row["recipient_count"],
+                                             note=round_row["outcome_detail"]),
     )
     await refresh_parent(connection, ctx.services, campaign, round_row, now)
     await follow_the_send(connection, campaign, round_row, now)
@@ -107,8 +104,20 @@ async def _alert(ctx: StageContext, which: str, text: str) -> None:
     # Keyed: said once however often the stage looks again.
     await outbox.post_in_round_thread(
         ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:campaign-id:{which}",
-        channel=ctx.campaign["channel"], now=ctx.now, message=blocks.alert(ctx.campaign, ctx.round, text),
+        channel=ctx.campaign["channel"], now=ctx.now, message=alert(ctx.campaign, ctx.round, text),
     )
+
+
+def not_sent_yet(ctx: StageContext, after: timedelta = timedelta(0)) -> Outcome | None:
+    """Post-send stages wait for the launch to settle (until `after` past its window), and skip
+    rounds that were never sent."""
+    state = ctx.round["state"]
+    if state in ("planned", "ready", "blocked", "approved", "sending"):
+        deadline = ctx.round["scheduled_at"] + ctx.campaign["launch_window"]
+        return Outcome.wait(max(deadline, ctx.now) + after, "the launch has not settled yet")
+    if state not in ("sent", "reported", "cleaned"):
+        return Outcome.skipped(f"round was not sent ({state})")
+    return None
 
 
 async def waiting_for_campaign_id(ctx: StageContext) -> Outcome | None:
@@ -121,6 +130,19 @@ async def waiting_for_campaign_id(ctx: StageContext) -> Outcome | None:
     if look is not None and look["state"] == "pending":
         return Outcome.wait(max(look["due_at"], ctx.now) + timedelta(seconds=1), "waiting for Mailjet's campaign id")
     return None
+
+
+async def until_numbers(ctx: StageContext, *, dry_run: str, no_campaign_id: str,
+                        after: timedelta = timedelta(0)) -> Outcome | None:
+    """For stages that read a live-sent round's numbers: what to do until they can (wait, or
+    skip saying why); None once the round was sent live and its campaign id is known."""
+    waiting = not_sent_yet(ctx, after)
+    if waiting is None and ctx.round["dry_run"]:
+        return Outcome.skipped(dry_run)
+    waiting = waiting or await waiting_for_campaign_id(ctx)
+    if waiting is None and not ctx.round["mailjet_campaign_id"]:
+        return Outcome.skipped(no_campaign_id)
+    return waiting
 
 
 def no_campaign_id_text(round_row: asyncpg.Record) -> str:

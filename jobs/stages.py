@@ -1,7 +1,9 @@
-"""Executors of the announcement stages: pre-launch (the round's parent message) and the
-launch warning. Each has an explicit late policy (PRODUCT.md section 4):
+"""Executors of the stages before the launch: pre-launch (the round's parent message),
+pre-flight (bot/preflight.py runs it) and the launch warning. Each has an explicit late
+policy ("a late notification is posted marked as late, or skipped by its stage's policy;
+never silently"):
 
-- pre-launch late: posted anyway, marked late;
+- pre-launch and pre-flight late: run anyway, marked late;
 - warning late by more than WARNING_GRACE: skipped and logged (a warning after the send
   instant would be wrong, and a very late one is noise).
 """
@@ -10,7 +12,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers import blocks
+from bot.messages.rounds import launch_warning, round_parent
+from bot.preflight import run_preflight
 from jobs.engine import Outcome, StageContext
 from storage import outbox
 from storage.queries import Q
@@ -26,8 +29,8 @@ async def run_prelaunch(ctx: StageContext) -> Outcome:
     frozen = (await ctx.connection.fetchrow(Q.freeze_state))["frozen"]
     approval = await ctx.connection.fetchrow(Q.live_approval, ctx.round["id"])
     late_by = f"{_minutes(ctx.late_by)} min" if ctx.is_late else None
-    message = blocks.round_parent(ctx.campaign, ctx.round, frozen=frozen, late_by=late_by, approval=approval,
-                                  dry_run=ctx.dry_run)
+    message = round_parent(ctx.campaign, ctx.round, frozen=frozen, late_by=late_by, approval=approval,
+                           dry_run=ctx.dry_run)
     queued = await outbox.post_round_parent(
         ctx.connection, round_id=ctx.round["id"], channel=ctx.campaign["channel"], message=message, now=ctx.now
     )
@@ -46,11 +49,20 @@ async def run_warning(ctx: StageContext) -> Outcome:
         return Outcome.skipped(f"round is {ctx.round['state']}")
     frozen = (await ctx.connection.fetchrow(Q.freeze_state))["frozen"]
     approval = await ctx.connection.fetchrow(Q.live_approval, ctx.round["id"])
-    message = blocks.launch_warning(ctx.campaign, ctx.round, frozen=frozen,
-                                    sends_in=ctx.round["scheduled_at"] - ctx.now, approval=approval)
+    message = launch_warning(ctx.campaign, ctx.round, frozen=frozen,
+                             sends_in=ctx.round["scheduled_at"] - ctx.now, approval=approval)
     await outbox.post_in_round_thread(
         ctx.connection, round_id=ctx.round["id"],
         key=f"round:{ctx.round['id']}:warning:{int(ctx.round['scheduled_at'].timestamp())}",
         channel=ctx.campaign["channel"], message=message, now=ctx.now,
     )
     return Outcome.done(state=ctx.round["state"])
+
+
+async def run_preflight_stage(ctx: StageContext) -> Outcome:
+    if ctx.round["state"] not in ("planned", "ready", "blocked", "approved"):
+        return Outcome.skipped(f"round is {ctx.round['state']}")
+    late_by = f"{int(ctx.late_by.total_seconds() // 60)} min" if ctx.is_late else None
+    run = await run_preflight(ctx.services, ctx.connection, ctx.campaign, ctx.round, requested_by="system",
+                              now=ctx.now, late_by=late_by)
+    return Outcome.done(run=run["id"], passed=run["passed"])

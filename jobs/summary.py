@@ -1,5 +1,5 @@
 """The weekly summary job: one top-level post per week at WEEKLY_SUMMARY in DEFAULT_TIMEZONE
-(PRODUCT.md section 8.1), driven by its own loop of the scheduler (jobs/scheduler.py).
+("posted once per week even with several replicas or a restart"), driven by its own loop of the scheduler (jobs/scheduler.py).
 
 Posted once per week whatever the number of replicas or restarts: the week's row in
 `weekly_summaries` is inserted (ON CONFLICT DO NOTHING) in the same transaction that queues
@@ -19,6 +19,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from bot import summary as rules
+from bot.messages.summary import build_summary
 from bot.failpoints import failpoint
 from bot.logs import get_logger
 from bot.services import Services
@@ -89,7 +90,7 @@ class WeeklySummaryJob:
             before, _, after = rules.covered(instant, self.zone)
             sent = await connection.fetch(Q.summary_sent_rounds, before, instant, now, ROWS)
             upcoming = await connection.fetch(Q.summary_upcoming_rounds, instant, after, ROWS)
-            built = rules.build_summary(
+            built = build_summary(
                 week=week, instant=instant, posted_at=now, zone=self.zone, sent=sent,
                 sent_total=sent[0]["total"] if sent else 0, upcoming=upcoming,
                 upcoming_total=upcoming[0]["total"] if upcoming else 0,

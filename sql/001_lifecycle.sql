@@ -73,7 +73,7 @@ CREATE TABLE rounds (
     CHECK (state NOT IN ('sent', 'reported', 'cleaned') OR sent_at IS NOT NULL)
 );
 
--- Allowed round state transitions (PRODUCT.md section 3). The trigger below refuses any
+-- Allowed round state transitions ("guarded in SQL, never by reading then writing"). The trigger below refuses any
 -- other, whichever code path tries it.
 CREATE TABLE round_transitions (
     from_state text NOT NULL,

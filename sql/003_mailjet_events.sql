@@ -1,4 +1,4 @@
--- Mailjet Event API (webhook) events, as received on POST /mailjet/events (PRODUCT.md section 10).
+-- Mailjet Event API (webhook) events, as received on POST /mailjet/events.
 -- Every event is kept, including those of campaigns the product did not send; reports join
 -- campaign_id on rounds.mailjet_campaign_id and ignore the rest.
 --

@@ -1,5 +1,5 @@
 -- Metrics snapshots read from Mailjet statcounters, each with the time it was read
--- (PRODUCT.md invariant 6), and the internal `metrics` stage: an early look at T+30m.
+-- ("numbers are real or absent"), and the internal `metrics` stage: an early look at T+30m.
 
 CREATE TABLE metrics_snapshots (
     id            bigserial PRIMARY KEY,

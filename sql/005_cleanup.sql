@@ -1,4 +1,4 @@
--- List cleanup (PRODUCT.md section 7): a plan per round built from its bounces, spam
+-- List cleanup: a plan per round built from its bounces, spam
 -- complaints and unsubscribes; applying it suppresses contacts and removes them from the
 -- lists and ledgers of rounds not yet sent. Every change is recorded so it can be shown
 -- and reversed. Nothing ever touches a master list.

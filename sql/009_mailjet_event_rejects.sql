@@ -1,4 +1,4 @@
--- Mailjet webhook events set aside (PRODUCT.md section 10): an event of a Version 2 batch that
+-- Mailjet webhook events set aside: an event of a Version 2 batch that
 -- fails validation (a missing or mistyped field, an unknown type, a value Postgres cannot
 -- hold) is kept here with its reason while the rest of its batch is stored and answered 200,
 -- because Mailjet retries a non-200 batch for 24 h and then drops all of it.

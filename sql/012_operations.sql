@@ -32,7 +32,7 @@ ALTER TABLE suppressions ADD COLUMN lift_reason text;
 CREATE INDEX suppressions_lower_email ON suppressions (lower(email));
 
 -- Is a suppression in force at `at`? Active, except a soft-bounce suppression whose 180-day
--- revalidation date has passed (PRODUCT.md section 7): planning takes that contact back,
+-- revalidation date has passed ("eligible for revalidation after 180 days"): planning takes that contact back,
 -- unless it also unsubscribed. One definition, used by planning, pre-flight and
 -- `/campaign suppression`.
 CREATE FUNCTION suppression_in_force(s suppressions, at timestamptz) RETURNS boolean

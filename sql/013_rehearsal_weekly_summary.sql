@@ -1,4 +1,4 @@
--- Rehearsals (`/campaign rehearse`, PRODUCT.md section 8.1) and the weekly summary.
+-- Rehearsals (`/campaign rehearse`) and the weekly summary.
 --
 -- A rehearsal runs the real stage executors on copies of a campaign's unsent rounds. The
 -- copies are rows of `rounds` that belong to a rehearsal instead of a campaign

@@ -1,4 +1,4 @@
-"""The append-only audit log: who did what, when (PRODUCT.md invariant 7)."""
+"""The append-only audit log: who did what, when ("every automated step and every human action")."""
 
 from __future__ import annotations
 

@@ -13,10 +13,11 @@ from typing import Any
 
 import asyncpg
 import platformdirs
+import structlog
 
-from bot.logs import get_logger
+from storage.migrations import migrate
 
-log = get_logger(__name__)
+log = structlog.get_logger(__name__)  # configured by bot/logs.py; storage imports nothing of ours above it
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import structlog
 
-from bot.logs import get_logger
 from storage.queries import SQL_DIR
 
-log = get_logger(__name__)
+log = structlog.get_logger(__name__)  # configured by bot/logs.py; storage imports nothing of ours above it
 
 # An arbitrary constant that names "campaign-bot migrations" among advisory locks.
 MIGRATION_LOCK_KEY = 7_240_117_001

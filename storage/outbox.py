@@ -109,18 +109,17 @@ async def upload_in_round_thread(
 ) -> bool:
     """A file (the wrap-up chart) uploaded into the round's thread."""
     thread = parent_key(round_id) if await round_has_parent(connection, round_id) else None
-    payload = {"text": comment, "filename": filename, "title": title, "content_b64": base64.b64encode(content).decode()}
-    row = await connection.fetchrow(Q.outbox_enqueue, key, round_id, channel, "upload", thread, None, payload, now)
-    return row is not None
+    return await upload(connection, key=key, channel=channel, thread_key=thread, filename=filename, title=title,
+                        content=content, comment=comment, now=now, round_id=round_id)
 
 
 async def upload(
     connection: asyncpg.Connection, *, key: str, channel: str, thread_key: str | None, filename: str, title: str,
-    content: bytes, comment: str, now: datetime,
+    content: bytes, comment: str, now: datetime, round_id: int | None = None,
 ) -> bool:
     """A file uploaded into the thread of the outbox message `thread_key` (the weekly summary's chart)."""
     payload = {"text": comment, "filename": filename, "title": title, "content_b64": base64.b64encode(content).decode()}
-    row = await connection.fetchrow(Q.outbox_enqueue, key, None, channel, "upload", thread_key, None, payload, now)
+    row = await connection.fetchrow(Q.outbox_enqueue, key, round_id, channel, "upload", thread_key, None, payload, now)
     return row is not None
 
 

@@ -21,18 +21,18 @@ import pytest
 
 from bot import controls
 from bot.clock import FixedClock
-from bot.commands import CommandError, parse
+from bot.grammar import CommandError, parse
 from bot.config import load_settings
 from bot.campaigns import create_campaign
 from bot.controls import Refused
 from bot.mailjet import Mailjet
 from bot.roles import Roles
 from bot.services import Services
-from handlers import operations
+from handlers import commands as operations  # the subcommands' handlers, called as Bolt would
 from handlers.commands import Invocation
-from jobs.cleanup import CleanupRefused, apply_plan, cleanup_now
+from bot.list_cleanup import apply_plan, cleanup_now
 from jobs.planning import Planner
-from jobs.rehearsal import start_rehearsal
+from bot.rehearsal import start_rehearsal
 from localrun.environment import ADMIN, APPROVER, CHANNEL_ID, OPERATOR
 from localrun.seeding import seed_account
 from standins.mailjet import MailjetStandin
@@ -41,7 +41,7 @@ from tests.support.world import SENDER, TEMPLATE, TEST_OFFSETS, iso
 
 # A fixed instant (a Monday): nothing here depends on today, its weekday or its hour.
 NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
-REFUSALS = (Refused, CommandError, CleanupRefused)
+REFUSALS = (Refused, CommandError)
 WRITES = ("POST", "PUT", "DELETE")
 
 

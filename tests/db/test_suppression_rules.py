@@ -1,4 +1,5 @@
-"""Suppression rules of PRODUCT.md section 7, in Postgres (where they are applied), with the
+"""Suppression rules (hard bounce and spam: permanent; soft: counted, suppressed at 3, revalidated
+after 180 days; blocked: recorded only), in Postgres (where they are applied), with the
 predecessor's mistakes as regressions."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import cleanup as rules
+from bot import suppression_rules as rules
 from storage.queries import Q
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

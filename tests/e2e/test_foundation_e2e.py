@@ -12,7 +12,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from handlers.blocks import slack_escape
+from bot.messages.common import slack_escape
 from tests.support.harness import CAMPAIGN_BOT, OPERATOR, BotProcess, base_env
 
 pytestmark = pytest.mark.slow

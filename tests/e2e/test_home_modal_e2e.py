@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from handlers import blocks
+from bot.messages.common import state_text, when
+from bot.messages.rounds import preflight_block_id
 from standins.slack import SlackStandin
 from tests.support.days import GB_ENG
 from tests.support.flows import Flow
@@ -95,9 +96,9 @@ async def test_home_shows_what_status_shows_and_approve_works_from_it(bot_factor
     text = view_text(home)
     assert flow.name in text
     for r in rounds:
-        instant = blocks.when(r["scheduled_at"], LONDON)  # local with UTC beside it
+        instant = when(r["scheduled_at"], LONDON)  # local with UTC beside it
         assert f"*Round {r['number']}*" in status and instant in status  # what /campaign status shows …
-        assert f"Round {r['number']} — {blocks.state_text(r)}" in text and instant in text  # … the tab shows
+        assert f"Round {r['number']} — {state_text(r)}" in text and instant in text  # … the tab shows
         assert "UTC)" in instant
     assert "*ready*" in text and "*planned*" in text
     assert "Waiting for approval (1)" in text
@@ -107,7 +108,7 @@ async def test_home_shows_what_status_shows_and_approve_works_from_it(bot_factor
     found = {e["action_id"]: (block_id, e) for block_id, e in buttons(home)}
     assert set(found) == {"approve_launch", "hold_round", "cancel_round"}
     block_id, approve = found["approve_launch"]
-    assert block_id == blocks.preflight_block_id(latest["id"]) and approve["value"] == str(rounds[0]["id"])
+    assert block_id == preflight_block_id(latest["id"]) and approve["value"] == str(rounds[0]["id"])
     assert found["cancel_round"][1]["confirm"]["style"] == "danger"
 
     # Others see the same facts, with only the buttons their role may use.

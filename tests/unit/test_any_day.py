@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from bot.campaigns import round_instants
-from bot.commands import parse
+from bot.grammar import parse
 from bot.schedule import DAY_NAMES, SkippedDay
 from bot.summary import WeeklySlot, latest_due, next_due
 from tests.support.days import DAYS, GB_ENG, LONDON, WEEKS, day_id, planned_oracle

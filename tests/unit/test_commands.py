@@ -1,4 +1,4 @@
-"""bot/commands.py: the `/campaign` grammar of PRODUCT.md section 8."""
+"""bot/grammar.py: the `/campaign` grammar."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands import USAGE, Command, CommandError, NewCampaign, help_text, parse, tokenize
+from bot.grammar import USAGE, Command, CommandError, NewCampaign, help_text, parse, tokenize
 from bot.schedule import DEFAULT_OFFSETS
 
 SPEC_SUBCOMMANDS = (

@@ -1,4 +1,4 @@
-"""bot/config.py: the environment contract of PRODUCT.md section 9."""
+"""bot/config.py: the environment contract (names, defaults, one clear line per problem)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Holiday-aware planning (PRODUCT.md section 8.1): the planner never picks a public holiday of
+"""Holiday-aware planning: the planner never picks a public holiday of
 the campaign's calendar, names each one it skipped, and an explicit instant on a holiday only
 warns. Every date here is fixed and `now` is passed in, so nothing depends on today."""
 
@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import checks
+from bot import preflight_rules as checks
 from bot.campaigns import CreatedCampaign, round_instants
-from bot.commands import parse
+from bot.grammar import parse
 from bot.holiday_calendar import CalendarError, holiday_name, parse_code
 from bot.schedule import DAY_NAMES, SkippedDay, planner_instants
-from handlers import blocks
-from handlers.modal import planning_text
+from bot.messages.replies import planning_text
+from bot.messages.rounds import campaign_planned
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2029, 12, 1, 8, 0, tzinfo=UTC)
@@ -115,7 +115,7 @@ class TestPlanning:
                     "holiday_skips": [{"date": "2029-12-25", "name": "Christmas Day"}]}
         rounds = [{"number": 1, "scheduled_at": datetime(2029, 12, 27, 9, 15, tzinfo=UTC), "recipient_count": 1,
                    "mailjet_list_id": 7, "mailjet_draft_id": 8}]
-        text = blocks.campaign_planned(campaign, rounds).text
+        text = campaign_planned(campaign, rounds).text
         assert "1 recipient in 1 round " in text and "1 recipients" not in text
         assert "Skipped public holidays (GB-ENG): Tue 25 Dec 2029 (Christmas Day)." in text
 

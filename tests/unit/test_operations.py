@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot import operations
-from handlers import blocks
+from bot.messages.common import planning_label, plural
+from bot.messages.replies import stage_state, status_blocks
 
 AT = datetime(2029, 12, 4, 9, 15, tzinfo=UTC)
 
@@ -83,29 +84,29 @@ class TestSuppressionText:
 
 class TestWording:
     def test_plurals(self):
-        assert blocks.plural(1, "round") == "1 round" and blocks.plural(2, "round") == "2 rounds"
-        assert blocks.plural(0, "recipient") == "0 recipients" and blocks.plural(1200, "recipient") == "1,200 recipients"
+        assert plural(1, "round") == "1 round" and plural(2, "round") == "2 rounds"
+        assert plural(0, "recipient") == "0 recipients" and plural(1200, "recipient") == "1,200 recipients"
 
     def test_planned_campaigns_do_not_read_planning_planned(self):
-        assert blocks.planning_label("planned") == "planned"
-        assert blocks.planning_label("pending") == "planning pending"
-        assert blocks.planning_label("failed") == "planning failed"
+        assert planning_label("planned") == "planned"
+        assert planning_label("pending") == "planning pending"
+        assert planning_label("failed") == "planning failed"
         campaign = {"name": "X", "round_count": 1, "timezone": "Europe/London", "approval_policy": "required",
                     "planning_state": "planned", "planning_error": None}
-        header = blocks.status_blocks(campaign, [], {}, {}, {"frozen": False})[0]["text"]["text"]
+        header = status_blocks(campaign, [], {}, {}, {"frozen": False})[0]["text"]["text"]
         assert "planning planned" not in header and "1 round ·" in header and "· planned" in header
 
     def test_a_missed_round_does_not_say_launch_done(self):
         def stage(result):
             return {"stage": "launch", "state": "done", "result": result, "late": False, "due_at": AT}
-        assert blocks.stage_state(stage({"missed": True, "reason": "…"})) == "missed"
-        assert blocks.stage_state(stage({"failed": True})) == "failed"
-        assert blocks.stage_state(stage({"sent": True, "dry_run": False})) == "sent"
-        assert blocks.stage_state(stage({"sent": True, "dry_run": True})) == "sent (dry run)"
-        assert blocks.stage_state({"stage": "wrapup", "state": "not_implemented", "result": None}) == "not implemented"
+        assert stage_state(stage({"missed": True, "reason": "…"})) == "missed"
+        assert stage_state(stage({"failed": True})) == "failed"
+        assert stage_state(stage({"sent": True, "dry_run": False})) == "sent"
+        assert stage_state(stage({"sent": True, "dry_run": True})) == "sent (dry run)"
+        assert stage_state({"stage": "wrapup", "state": "not_implemented", "result": None}) == "not implemented"
         campaign = {"name": "X", "round_count": 1, "timezone": "Europe/London", "approval_policy": "required",
                     "planning_state": "planned", "planning_error": None}
         round_row = {"id": 1, "number": 1, "state": "missed", "held": False, "scheduled_at": AT, "recipient_count": 3,
                      "mailjet_list_id": 1, "mailjet_draft_id": 2, "mailjet_campaign_id": None, "outcome_detail": None}
-        text = blocks.status_blocks(campaign, [round_row], {1: [stage({"missed": True})]}, {}, {"frozen": False})[1]["text"]["text"]
+        text = status_blocks(campaign, [round_row], {1: [stage({"missed": True})]}, {}, {"frozen": False})[1]["text"]["text"]
         assert "Launch: missed" in text and "Launch: done" not in text

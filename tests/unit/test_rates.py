@@ -1,4 +1,4 @@
-"""Rates, verdicts, comparisons and bounce domains (PRODUCT.md section 6), on the predecessor's real rounds."""
+"""Rates, verdicts, comparisons and bounce domains, on the predecessor's real rounds."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import pytest
 
 from bot.chart import CHART_RATES, build_rates_figure, chart_bars, render_rates_chart
 from bot.rates import Counts, Verdict
-from bot.report import UNAVAILABLE, WrapupReport, build_wrapup_report
+from bot.messages.report import UNAVAILABLE, WrapupReport, build_wrapup_report
 from tests.unit.test_rates import ROUND_1, ROUND_2, counts
 
 COLLECTED = datetime(2025, 10, 2, 11, 15, tzinfo=UTC)

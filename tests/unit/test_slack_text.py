@@ -10,12 +10,14 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from bot.cleanup import plan_csv
 from bot.membership import Membership
+from bot.messages.common import section
+from bot.messages.home import HomeData, home_view
+from bot.messages.replies import audit_text, campaigns_list_text, status_blocks
+from bot.messages.rounds import CLEANUP_SAMPLE, cancel_button, cleanup_plan, round_parent, thread_note
 from bot.metrics import REGISTRY
 from bot.slack_text import ELLIPSIS, fit, fit_payload, reason
-from handlers import blocks
-from handlers.home import HomeData, home_view
+from bot.suppression_rules import plan_csv
 from jobs.outbox import block_id_for, upload_filename
 from standins.blockkit import problems, view_problems
 
@@ -81,28 +83,28 @@ def test_fit_payload_brings_every_limit_back_and_says_what_it_cut():
     assert len(fitted["blocks"]) == 50 and "more blocks not shown" in json.dumps(fitted["blocks"][-1], ensure_ascii=False)
     assert "text" in cut and any("value" in c for c in cut) and any("confirm" in c for c in cut)
     assert payload["blocks"][0]["text"]["text"] == "s" * 5000  # the original is left alone
-    assert fit_payload({"text": "ok", "blocks": [blocks.section("fine")]}) == ({"text": "ok", "blocks": [blocks.section("fine")]}, [])
+    assert fit_payload({"text": "ok", "blocks": [section("fine")]}) == ({"text": "ok", "blocks": [section("fine")]}, [])
 
 
 # ---------------------------------------------------------------------- messages built from real-sized inputs
 
 
 def test_round_messages_with_long_reasons_fit_slack():
-    parent = blocks.round_parent(campaign(), round_row(state="cancelled", outcome_detail="Cancelled by <@U1>: " + LONG))
+    parent = round_parent(campaign(), round_row(state="cancelled", outcome_detail="Cancelled by <@U1>: " + LONG))
     assert problems(parent.blocks) == []
     state = json.dumps(parent.blocks, ensure_ascii=False)
     assert "held" in state and ELLIPSIS in state and LONG not in state
-    status = blocks.status_blocks(campaign(planning_error="E" * 5000), [round_row(outcome_detail=LONG)], {}, {},
+    status = status_blocks(campaign(planning_error="E" * 5000), [round_row(outcome_detail=LONG)], {}, {},
                                   {"frozen": True, "changed_by": "U0ADMIN", "reason": LONG})
     assert problems(status) == []
-    note = blocks.thread_note(campaign(), round_row(), "alert", f":pause_button: Held by <@U1>: {reason(LONG)}. It will not be sent.")
+    note = thread_note(campaign(), round_row(), "alert", f":pause_button: Held by <@U1>: {reason(LONG)}. It will not be sent.")
     assert problems(note.blocks) == [] and note.text.endswith("It will not be sent.")
-    listing = blocks.campaigns_list_text([], "Europe/London", {"frozen": True, "changed_by": "U0ADMIN", "reason": LONG})
+    listing = campaigns_list_text([], "Europe/London", {"frozen": True, "changed_by": "U0ADMIN", "reason": LONG})
     assert len(listing) < 1000
 
 
 def test_the_cancel_button_names_a_stored_reason_and_its_dialog_fits():
-    button = blocks.cancel_button(campaign(), round_row(), 123456789)
+    button = cancel_button(campaign(), round_row(), 123456789)
     assert problems([button]) == []
     assert button["block_id"] == "cancel-request:123456789"
     assert len(button["elements"][0]["confirm"]["text"]["text"]) <= 300
@@ -116,15 +118,15 @@ def test_a_cleanup_plan_of_470_contacts_over_60_domains_fits_and_points_to_its_c
                         "by_domain": {f"mail{i:02d}.example.net": 8 for i in range(5)},
                         "removals_by_round": {str(r): 3 for r in range(400)}, "round_recipients": 3000}}
     labels = {str(r): f"{NAME} round {r}" for r in range(400)}
-    message = blocks.cleanup_plan(campaign(), round_row(state="sent"), plan, labels)
+    message = cleanup_plan(campaign(), round_row(state="sent"), plan, labels)
     assert problems(message.blocks) == []
-    assert f"…and {470 - blocks.CLEANUP_SAMPLE} more: all 470 are in the attached CSV" in json.dumps(message.blocks, ensure_ascii=False)
+    assert f"…and {470 - CLEANUP_SAMPLE} more: all 470 are in the attached CSV" in json.dumps(message.blocks, ensure_ascii=False)
 
 
 def test_the_audit_log_and_the_home_tab_fit_with_long_reasons():
     entries = [{"at": T, "actor": "U0OPERATOR", "action": "held", "round_number": 1, "detail": {"summary": LONG}}
                for _ in range(20)]
-    text = blocks.audit_text(campaign(), entries, 1, 3)
+    text = audit_text(campaign(), entries, 1, 3)
     assert len(text) < 40_000 and text.count(ELLIPSIS) == 20
     data = HomeData(campaigns=[], rounds={}, approvals=[], alerts=[], now=T,
                     frozen={"frozen": True, "changed_by": "U0ADMIN", "changed_at": T, "reason": LONG})

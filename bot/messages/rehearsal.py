@@ -1,7 +1,6 @@
-"""Block Kit of a rehearsal (`/campaign rehearse`): its top-level post, what its launch would
-do, its notes for stages that do nothing, and its closing summary. Pure functions; the
-stages' own messages come from handlers/blocks.py like a real round's, marked by
-storage/outbox.py `as_rehearsal`.
+"""A rehearsal's messages (`/campaign rehearse`): its top-level post, what its launch would
+do, its notes for stages that do nothing, and its closing summary. The stages' own messages
+are a real round's (bot/messages/rounds.py), marked by storage/outbox.py `as_rehearsal`.
 """
 
 from __future__ import annotations
@@ -10,12 +9,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from handlers.blocks import Row, humanize, lifecycle_metadata, plural, round_title, section, when
+from bot.messages.common import Row, context, humanize, lifecycle_metadata, plural, round_title, section, when
 from storage.outbox import SlackMessage
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
 
 
 def rehearsal_metadata(campaign: Row, state: str) -> dict[str, Any]:
@@ -41,7 +36,7 @@ def top_post(campaign: Row, rounds: Sequence[Row], *, started_by: str, live: boo
             "approvals and stages are untouched.")
     mode = ("The real rounds are sent live (SEND_MODE=live)." if live
             else "SEND_MODE is dry-run: the real rounds will not be sent either.")
-    blocks = [section(head), section(body + "\n" + "\n".join(_round_lines(campaign, rounds))), _context(mode)]
+    blocks = [section(head), section(body + "\n" + "\n".join(_round_lines(campaign, rounds))), context(mode)]
     state = "running"
     if finished is not None:
         state = "finished"

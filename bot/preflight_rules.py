@@ -1,7 +1,7 @@
-"""The pre-flight checklist's rules (PRODUCT.md section 5), as pure functions.
+"""The pre-flight checklist's rules, as pure functions.
 
 Each check gives pass / warn / fail with a one-line reason. Any fail blocks the round.
-jobs/preflight.py gathers the facts from Mailjet and the database and calls these.
+bot/preflight.py gathers the facts from Mailjet and the database and calls these.
 """
 
 from __future__ import annotations

@@ -1,36 +1,34 @@
 """Pre-flight: run the checklist against Mailjet, store it, move the round to ready or blocked.
 
-Used by the `preflight` stage (T-3h15m, late: runs anyway, marked late) and by
-`/campaign preflight`. The result is posted in the round's thread with the buttons
+Used by the `preflight` stage (jobs/stages.py), `/campaign preflight` and the bounce
+override (bot/controls.py). The result is posted in the round's thread with the buttons
 Approve launch / Hold / Cancel round; the buttons' block_id names this run, so a click on
 an older run's button changes nothing.
 
 An existing approval survives a re-run only if nothing material changed: the run passes,
 the draft's content hash and the send instant are the ones approved. Otherwise it lapses
-and the round must be approved again (PRODUCT.md invariant 4).
+and the round must be approved again ("nothing material changed since (time, list, draft
+content)").
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from bot import checks
+from bot import preflight_rules as rules
+from bot.announce import refresh_parent
 from bot.holiday_calendar import holiday_name
 from bot.mailjet import MailjetNotFound
 from bot.rates import Counts
 from bot.schedule import format_instant, on_allowed_day_and_time
+from bot.messages.rounds import alert, preflight_result
 from bot.services import Services
-from handlers import blocks
-from jobs.engine import Outcome, StageContext
 from storage import outbox
 from storage.audit import audit
 from storage.queries import Q
-
-PAGE = 1000
 
 
 class PreflightRefused(Exception):
@@ -38,7 +36,7 @@ class PreflightRefused(Exception):
 
 
 async def gather_checks(services: Services, connection: asyncpg.Connection, campaign: asyncpg.Record,
-                        round_row: asyncpg.Record, now: datetime) -> tuple[list[checks.Check], str]:
+                        round_row: asyncpg.Record, now: datetime) -> tuple[list[rules.Check], str]:
     mailjet = services.mailjet
     if round_row.get("rehearsal_of") is not None:
         # A rehearsal checks the real round as it is now: its ledger, instant and bounce override.
@@ -48,7 +46,7 @@ async def gather_checks(services: Services, connection: asyncpg.Connection, camp
         mj_list = await mailjet.get_list(round_row["mailjet_list_id"]) if round_row["mailjet_list_id"] else None
     except MailjetNotFound:
         mj_list = None
-    results = [checks.list_count(int(mj_list["SubscriberCount"]) if mj_list else None, ledger)]
+    results = [rules.list_count(int(mj_list["SubscriberCount"]) if mj_list else None, ledger)]
 
     found: list[str] = []
     checked = 0
@@ -57,30 +55,30 @@ async def gather_checks(services: Services, connection: asyncpg.Connection, camp
             checked += len(page)
             hits = {r["contact_id"] for r in await connection.fetch(Q.suppressed_among, [c.contact_id for c in page], now)}
             found += [c.email for c in page if c.contact_id in hits]
-    results.append(checks.no_suppressed(found, checked))
+    results.append(rules.no_suppressed(found, checked))
 
     try:
         draft = await mailjet.get_draft(round_row["mailjet_draft_id"]) if round_row["mailjet_draft_id"] else None
         content = await mailjet.get_draft_content(round_row["mailjet_draft_id"]) if draft else None
     except MailjetNotFound:
         draft, content = None, None
-    results.append(checks.draft_ready(draft, content, round_row["mailjet_list_id"]))
+    results.append(rules.draft_ready(draft, content, round_row["mailjet_list_id"]))
     sender_email = (draft or {}).get("SenderEmail")
     sender = await mailjet.get_sender(sender_email) if sender_email else None
-    results.append(checks.sender_active(sender_email, sender))
-    results.append(checks.content_links((content or {}).get("Html-part") or "", (content or {}).get("Text-part") or ""))
+    results.append(rules.sender_active(sender_email, sender))
+    results.append(rules.content_links((content or {}).get("Html-part") or "", (content or {}).get("Text-part") or ""))
 
     previous = await connection.fetchrow(Q.previous_round, campaign["id"], round_row["number"])
     bounce_rate = None
     if previous is not None and previous["mailjet_campaign_id"]:
         stats = await mailjet.statcounters(previous["mailjet_campaign_id"])
         bounce_rate = Counts.from_statcounters(stats).bounce_rate if stats else None
-    results.append(checks.previous_round_bounce(
+    results.append(rules.previous_round_bounce(
         dict(previous) if previous else None, bounce_rate=bounce_rate, overridden_by=round_row["bounce_override_by"],
     ))
 
     zone = ZoneInfo(campaign["timezone"])
-    results.append(checks.timing(
+    results.append(rules.timing(
         in_future=round_row["scheduled_at"] > now,
         planner_chose=round_row["instant_source"] == "planner",
         on_allowed_slot=on_allowed_day_and_time(round_row["scheduled_at"], days=tuple(campaign["send_days"]),
@@ -90,8 +88,8 @@ async def gather_checks(services: Services, connection: asyncpg.Connection, camp
     calendar = campaign.get("holidays")
     if calendar:
         local_day = round_row["scheduled_at"].astimezone(zone).date()
-        results.append(checks.holiday(holiday_name(local_day, calendar), calendar, local_day))
-    return results, checks.content_hash(draft, content)
+        results.append(rules.holiday(holiday_name(local_day, calendar), calendar, local_day))
+    return results, rules.content_hash(draft, content)
 
 
 async def run_preflight(services: Services, connection: asyncpg.Connection, campaign: asyncpg.Record,
@@ -101,7 +99,7 @@ async def run_preflight(services: Services, connection: asyncpg.Connection, camp
     if round_row["state"] not in ("planned", "ready", "blocked", "approved"):
         raise PreflightRefused(f"round {round_row['number']} is {round_row['state']}; pre-flight no longer applies")
     results, content_hash = await gather_checks(services, connection, campaign, round_row, now)
-    ok = checks.passed(results)
+    ok = rules.passed(results)
     run = await connection.fetchrow(
         Q.preflight_insert, round_row["id"], now, ok, [c.as_dict() for c in results], content_hash,
         round_row["scheduled_at"], requested_by,
@@ -123,18 +121,18 @@ async def run_preflight(services: Services, connection: asyncpg.Connection, camp
         round_row = await connection.fetchrow(Q.round_transition, round_row["id"], round_row["state"], new_state, now, None)
     await audit(connection, now=now, actor=requested_by, action="preflight " + ("passed" if ok else "failed"),
                 campaign_id=campaign["id"], round_id=round_row["id"],
-                detail={"summary": "; ".join(f"{c.label}: {c.status}" for c in results if c.status != checks.PASS) or "all checks pass",
+                detail={"summary": "; ".join(f"{c.label}: {c.status}" for c in results if c.status != rules.PASS) or "all checks pass",
                         "run": run["id"], **({"approval_lapsed": lapsed_reason} if lapsed_reason else {})})
     channel = campaign["channel"]
-    message = blocks.preflight_result(campaign, round_row, run, approval if not lapsed_reason else None,
-                                      requested_by=requested_by, late_by=late_by, lapsed_reason=lapsed_reason)
+    message = preflight_result(campaign, round_row, run, approval if not lapsed_reason else None,
+                               requested_by=requested_by, late_by=late_by, lapsed_reason=lapsed_reason)
     await outbox.post_in_round_thread(connection, round_id=round_row["id"], key=preflight_message_key(round_row["id"], run["id"]),
                                       channel=channel, message=message, now=now)
     if not ok:
-        failing = "; ".join(f"{c.label}: {c.reason}" for c in results if c.status == checks.FAIL)
+        failing = "; ".join(f"{c.label}: {c.reason}" for c in results if c.status == rules.FAIL)
         await outbox.post_in_round_thread(
             connection, round_id=round_row["id"], key=f"round:{round_row['id']}:preflight:{run['id']}:alert", channel=channel,
-            message=blocks.alert(campaign, round_row, f"Pre-flight failed, the round is blocked: {failing}"), now=now,
+            message=alert(campaign, round_row, f"Pre-flight failed, the round is blocked: {failing}"), now=now,
         )
     await refresh_parent(connection, services, campaign, round_row, now)
     return run
@@ -142,24 +140,3 @@ async def run_preflight(services: Services, connection: asyncpg.Connection, camp
 
 def preflight_message_key(round_id: int, run_id: int) -> str:
     return f"round:{round_id}:preflight:{run_id}"
-
-
-async def refresh_parent(connection: asyncpg.Connection, services: Services, campaign: asyncpg.Record,
-                         round_row: asyncpg.Record, now: datetime) -> None:
-    """Re-render the round's parent message in place with its current state."""
-    frozen = (await connection.fetchrow(Q.freeze_state))["frozen"]
-    approval = await connection.fetchrow(Q.live_approval, round_row["id"])
-    await outbox.update_round_parent(
-        connection, round_id=round_row["id"], channel=campaign["channel"], now=now,
-        message=blocks.round_parent(campaign, round_row, frozen=frozen, approval=approval, dry_run=services.dry_run),
-    )
-
-
-async def run_preflight_stage(ctx: StageContext) -> Outcome:
-    if ctx.round["state"] not in ("planned", "ready", "blocked", "approved"):
-        return Outcome.skipped(f"round is {ctx.round['state']}")
-    late_by = f"{int(ctx.late_by.total_seconds() // 60)} min" if ctx.is_late else None
-    run = await run_preflight(ctx.services, ctx.connection, ctx.campaign, ctx.round, requested_by="system",
-                              now=ctx.now, late_by=late_by)
-    result: dict[str, Any] = {"run": run["id"], "passed": run["passed"]}
-    return Outcome.done(**result)

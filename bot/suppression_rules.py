@@ -1,4 +1,4 @@
-"""The list-cleanup rules (PRODUCT.md section 7), as pure functions.
+"""The list-cleanup rules, as pure functions.
 
 hard bounce → suppress, permanent; spam complaint → suppress, permanent; soft bounce →
 counted, suppressed when a contact reaches the threshold (3), revalidation after 180 days;

@@ -1,7 +1,7 @@
 """List cleanup after a round: build a plan from its bounces, spam complaints and
-unsubscribes (the `cleanup` stage at T+24h, or `/campaign cleanup`), post it with an Apply
-button, and apply it when an operator clicks (an approver when it suppresses more than 10%
-of the round).
+unsubscribes (the `cleanup` stage at T+24h in jobs/wrapup.py, or `/campaign cleanup`), post
+it with an Apply button, and apply it when an operator clicks (an approver when it
+suppresses more than 10% of the round). The rules are bot/suppression_rules.py.
 
 Applying is in two steps. One transaction: the plan is marked applied, every suppression is
 upserted (once per round, contact and kind), the contacts leave the ledger of every round
@@ -17,13 +17,13 @@ from typing import Any
 
 import asyncpg
 
-from bot import cleanup as rules
+from bot import suppression_rules as rules
+from bot.announce import announce, refresh_parent
+from bot.controls import Refused
 from bot.mailjet import MailjetError
+from bot.messages.common import plural
+from bot.messages.rounds import CLEANUP_SAMPLE, cleanup_plan, thread_note
 from bot.services import Services
-from handlers import blocks
-from jobs import sent
-from jobs.engine import Outcome, StageContext
-from jobs.preflight import refresh_parent
 from storage import outbox
 from storage.audit import audit
 from storage.queries import Q
@@ -32,10 +32,6 @@ from storage.queries import Q
 MESSAGE_STATUS_KINDS = {10: "hard", 9: "soft", 6: "spam", 7: "unsub", 8: "blocked"}
 SENT_STATES = ("sent", "reported", "cleaned")
 REMOVE_CHUNK = 1000
-
-
-class CleanupRefused(Exception):
-    """The cleanup does not apply; the message says why. Nothing was changed."""
 
 
 async def gather_events(services: Services, connection: asyncpg.Connection, campaign_id: int) -> list[rules.Event]:
@@ -54,11 +50,11 @@ async def build_plan(services: Services, connection: asyncpg.Connection, campaig
                      round_row: asyncpg.Record, *, built_by: str, now: datetime) -> asyncpg.Record:
     """Build, store and post the round's cleanup plan. Call inside a transaction."""
     if round_row["state"] not in SENT_STATES:
-        raise CleanupRefused(f"round {round_row['number']} was not sent ({round_row['state']}); there is nothing to clean")
+        raise Refused(f"round {round_row['number']} was not sent ({round_row['state']}); there is nothing to clean")
     if round_row["dry_run"]:
-        raise CleanupRefused(f"round {round_row['number']} was a dry run: Mailjet sent nothing, so nothing bounced")
+        raise Refused(f"round {round_row['number']} was a dry run: Mailjet sent nothing, so nothing bounced")
     if not round_row["mailjet_campaign_id"]:
-        raise CleanupRefused(f"round {round_row['number']} was sent, but Mailjet has not given its campaign id yet, so its "
+        raise Refused(f"round {round_row['number']} was sent, but Mailjet has not given its campaign id yet, so its "
                              "bounces cannot be read; try again in a few minutes")
     events = await gather_events(services, connection, round_row["mailjet_campaign_id"])
     contact_ids = sorted({e.contact_id for e in events})
@@ -82,9 +78,9 @@ async def build_plan(services: Services, connection: asyncpg.Connection, campaig
     labels = await _round_labels(connection, list(removals))
     await outbox.post_in_round_thread(
         connection, round_id=round_row["id"], key=f"round:{round_row['id']}:cleanup:{plan['id']}", channel=campaign["channel"],
-        now=now, message=blocks.cleanup_plan(campaign, round_row, plan, labels),
+        now=now, message=cleanup_plan(campaign, round_row, plan, labels),
     )
-    if len(plan["items"]) > blocks.CLEANUP_SAMPLE:
+    if len(plan["items"]) > CLEANUP_SAMPLE:
         # The message shows a sample; the full list goes with it, in the thread, through the same outbox.
         await outbox.upload_in_round_thread(
             connection, round_id=round_row["id"], key=f"round:{round_row['id']}:cleanup:{plan['id']}:csv",
@@ -106,20 +102,20 @@ async def apply_plan(services: Services, plan_id: int, user: str) -> str:
         async with connection.transaction():
             plan = await connection.fetchrow(Q.cleanup_lock, plan_id)
             if plan is None:
-                raise CleanupRefused("that cleanup plan no longer exists")
+                raise Refused("that cleanup plan no longer exists")
             round_row = await connection.fetchrow(Q.round_by_id, plan["round_id"])
             campaign = await connection.fetchrow(Q.campaign_by_id, round_row["campaign_id"])
             if plan["state"] == "superseded":
-                raise CleanupRefused("this plan was replaced by a newer one; use the newest plan's button")
+                raise Refused("this plan was replaced by a newer one; use the newest plan's button")
             first_time = plan["state"] == "proposed"
             if first_time:
                 if plan["needs_override"] and not services.roles.may(user, "approve_launch"):
-                    raise CleanupRefused(f"this plan suppresses {plan['share']:.1%} of the round (over 10%): "
+                    raise Refused(f"this plan suppresses {plan['share']:.1%} of the round (over 10%): "
                                          "an approver must apply it")
                 await _apply_in_database(services, connection, campaign, round_row, plan, user, now)
         removed, failed = await _remove_from_mailjet(services, connection, plan_id, now)
     if not first_time and not removed and not failed:
-        raise CleanupRefused("this plan was applied already; nothing changed")
+        raise Refused("this plan was applied already; nothing changed")
     text = (f"Cleanup applied: {plan['summary']['suppressed']} contacts suppressed, {removed} list removals done in Mailjet"
             if first_time else f"Cleanup was applied already; finished {removed} pending Mailjet list removals")
     if failed:
@@ -151,15 +147,16 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
         changed = await connection.fetchrow(Q.round_recount, round_id)
         other = await connection.fetchrow(Q.campaign_by_id, changed["campaign_id"])
         if changed["state"] == "approved":
-            # Its list changed: a material change, so the approval lapses (PRODUCT.md invariant 4).
+            # Its list changed, so the approval lapses ("a round sends only if an approver approved it …
+            # and nothing material changed since (time, list, draft content)").
             await connection.execute(Q.approval_lapse, round_id, now, f"cleanup plan {plan['id']} changed its list")
             changed = await connection.fetchrow(Q.round_transition, round_id, "approved", "ready", now, None)
-            await outbox.post_in_round_thread(
-                connection, round_id=round_id, key=f"round:{round_id}:cleanup:{plan['id']}:lapsed", channel=other["channel"],
-                now=now, message=blocks.thread_note(other, changed, "alert",
-                                                    ":warning: A list cleanup removed contacts from this round, so its "
-                                                    "approval lapsed. Run pre-flight again and approve it to send."))
-        await refresh_parent(connection, services, other, changed, now)
+            await announce(connection, services, other, changed, stage="alert", now=now,
+                           key=f"round:{round_id}:cleanup:{plan['id']}:lapsed",
+                           text=":warning: A list cleanup removed contacts from this round, so its approval lapsed. "
+                                "Run pre-flight again and approve it to send.")
+        else:
+            await refresh_parent(connection, services, other, changed, now)
     cleaned = await connection.fetchrow(Q.round_transition, round_row["id"], round_row["state"], "cleaned", now, None) \
         if round_row["state"] in ("sent", "reported") else round_row
     await audit(connection, now=now, actor=user, action="cleanup applied", campaign_id=campaign["id"], round_id=round_row["id"],
@@ -168,16 +165,16 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
     await outbox.post_in_round_thread(
         connection, round_id=round_row["id"], key=f"round:{round_row['id']}:cleanup:{plan['id']}:applied",
         channel=campaign["channel"], now=now,
-        message=blocks.thread_note(campaign, cleaned, "cleanup",
-                                   f":broom: Cleanup applied by <@{user}>: {len(set(suppressed))} contacts suppressed and "
-                                   f"removed from {blocks.plural(len(touched), 'round')} not yet sent. The master list is untouched."),
+        message=thread_note(campaign, cleaned, "cleanup",
+                            f":broom: Cleanup applied by <@{user}>: {len(set(suppressed))} contacts suppressed and "
+                            f"removed from {plural(len(touched), 'round')} not yet sent. The master list is untouched."),
     )
     # The plan message shows it was applied, without its button.
     labels = await _round_labels(connection, sorted(touched))
     await outbox.enqueue(
         connection, key=f"round:{round_row['id']}:cleanup:{plan['id']}:shown-applied", channel=campaign["channel"],
         round_id=round_row["id"], kind="update", target_key=f"round:{round_row['id']}:cleanup:{plan['id']}", now=now,
-        message=blocks.cleanup_plan(campaign, cleaned, applied, labels),
+        message=cleanup_plan(campaign, cleaned, applied, labels),
     )
     await refresh_parent(connection, services, campaign, cleaned, now)
 
@@ -204,33 +201,16 @@ async def _remove_from_mailjet(services: Services, connection: asyncpg.Connectio
     return done, failed
 
 
-async def run_cleanup_stage(ctx: StageContext) -> Outcome:
-    state = ctx.round["state"]
-    if state in ("planned", "ready", "blocked", "approved", "sending"):
-        return Outcome.wait(max(ctx.round["scheduled_at"] + ctx.campaign["launch_window"], ctx.now), "the launch has not settled yet")
-    if state not in SENT_STATES:
-        return Outcome.skipped(f"round was not sent ({state})")
-    if ctx.round["dry_run"]:
-        return Outcome.skipped("a dry run: Mailjet sent nothing, so nothing bounced")
-    waiting = await sent.waiting_for_campaign_id(ctx)
-    if waiting is not None:
-        return waiting
-    if not ctx.round["mailjet_campaign_id"]:
-        return Outcome.skipped("Mailjet gave no campaign id, so the bounces cannot be read")
-    plan = await build_plan(ctx.services, ctx.connection, ctx.campaign, ctx.round, built_by="system", now=ctx.now)
-    return Outcome.done(plan=plan["id"], suppress=plan["summary"]["suppressed"])
-
-
 async def cleanup_now(services: Services, campaign: asyncpg.Record, number: int, user: str) -> str:
     now = services.clock.now()
     async with services.pool.acquire() as connection, connection.transaction():
         round_row = await connection.fetchrow(Q.round_by_number, campaign["id"], number)
         if round_row is None:
-            raise CleanupRefused(f"*{campaign['name']}* has no round {number}")
+            raise Refused(f"*{campaign['name']}* has no round {number}")
         try:
             plan = await build_plan(services, connection, campaign, round_row, built_by=user, now=now)
         except MailjetError as exc:
-            raise CleanupRefused(f"Mailjet could not be read ({exc}); no plan was built") from None
+            raise Refused(f"Mailjet could not be read ({exc}); no plan was built") from None
     summary = plan["summary"]
     return (f"Cleanup plan for round {number} of *{campaign['name']}*: {summary['suppressed']} to suppress "
             f"({plan['share']:.1%} of the round). It is in the round's thread with its Apply button.")

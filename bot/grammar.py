@@ -1,4 +1,4 @@
-"""The `/campaign` grammar (PRODUCT.md section 8): text in, a parsed command or a usage error out.
+"""The `/campaign` grammar (its USAGE table is a contract): text in, a parsed command or a usage error out.
 
 Parsing never raises anything but CommandError, whose message is shown to the user as an
 ephemeral reply together with the usage of the subcommand.
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from bot import holiday_calendar, schedule
 from bot.schedule import ScheduleError
 
-DEFAULT_HOLIDAYS = "GB-ENG"   # PRODUCT.md section 9; the running bot passes DEFAULT_HOLIDAYS
+DEFAULT_HOLIDAYS = "GB-ENG"   # the setting's default; the running bot passes the DEFAULT_HOLIDAYS setting
 
 USAGE: dict[str, str] = {
     "help": "/campaign help",
@@ -208,11 +208,16 @@ def _parse_name_only(sub: str, rest: list[str]) -> Command:
     return Command(sub, name=name)
 
 
-def _parse_name_round(sub: str, rest: list[str]) -> Command:
+def _name_and_round(rest: list[str], sub: str, *, needed: int = 2,
+                    missing: str = "the round number is missing") -> tuple[str, int]:
     name = _name(rest, sub)
-    if len(rest) < 2:
-        raise CommandError("the round number is missing", sub)
-    number = _round_number(rest[1], sub)
+    if len(rest) < needed:
+        raise CommandError(missing, sub)
+    return name, _round_number(rest[1], sub)
+
+
+def _parse_name_round(sub: str, rest: list[str]) -> Command:
+    name, number = _name_and_round(rest, sub)
     _no_more(rest[2:], sub)
     return Command(sub, name=name, round=number)
 
@@ -235,18 +240,12 @@ def _parse_hold(sub: str, rest: list[str]) -> Command:
 
 
 def _parse_cancel(sub: str, rest: list[str]) -> Command:
-    name = _name(rest, sub)
-    if len(rest) < 2:
-        raise CommandError("the round number is missing", sub)
-    number = _round_number(rest[1], sub)
+    name, number = _name_and_round(rest, sub)
     return Command(sub, name=name, round=number, reason=" ".join(rest[2:]) or None)
 
 
 def _parse_reschedule(sub: str, rest: list[str]) -> Command:
-    name = _name(rest, sub)
-    if len(rest) < 3:
-        raise CommandError("give the round number and the new date and time", sub)
-    number = _round_number(rest[1], sub)
+    name, number = _name_and_round(rest, sub, needed=3, missing="give the round number and the new date and time")
     _no_more(rest[3:], sub)
     # The zone is the campaign's; it is applied later if the ISO text has no offset.
     return Command(sub, name=name, round=number, extra={"instant": rest[2]})

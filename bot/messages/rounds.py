@@ -1,101 +1,26 @@
-"""Block Kit, built by pure functions from database rows. No I/O here.
+"""What is posted about a round in the channel: its parent message (posted by pre-launch, then
+updated in place), the launch warning, the pre-flight result, the launch confirmation, the
+cleanup plan, thread notes and alerts, their buttons, and what a planned campaign says.
 
-Every lifecycle message carries the metadata contract of PRODUCT.md section 8. Times are
-shown in the campaign's zone with UTC beside them. Text is fitted to Slack's limits with an
-ellipsis (bot/slack_text.py); a person's free text (hold, cancel, freeze reasons) is shown up
-to REASON_SHOWN characters, and kept whole in the audit log.
+Times in the campaign's zone with UTC beside them; a person's free text (hold, cancel, freeze
+reasons) shown up to REASON_SHOWN characters, kept whole in the audit log. The buttons'
+block_id names what they act on (`preflight:<run>`, `cleanup:<plan>`,
+`cancel-request:<id>`), so a click on an older message's button changes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.reasons import CANCEL_REQUEST_PREFIX
 from bot.holiday_calendar import holiday_name
-from bot.schedule import format_instant
-from bot.slack_text import (CONFIRM_TEXT, CONTEXT_TEXT, FIELD_TEXT, REASON_SHOWN, REASON_SHOWN_SHORT, SECTION_TEXT,
-                            fit, reason)
+from bot.messages.common import (Row, button, context, fields, humanize, lifecycle_metadata, plural, round_title,
+                                 section, state_text, when)
+from bot.reasons import CANCEL_REQUEST_PREFIX
+from bot.slack_text import CONFIRM_TEXT, REASON_SHOWN, fit
 from storage.outbox import SlackMessage
-
-Row = Mapping[str, Any]
-
-STATE_EMOJI = {
-    "planned": ":calendar:",
-    "ready": ":white_check_mark:",
-    "blocked": ":no_entry:",
-    "approved": ":large_green_circle:",
-    "sending": ":hourglass_flowing_sand:",
-    "sent": ":email:",
-    "reported": ":bar_chart:",
-    "cleaned": ":broom:",
-    "cancelled": ":x:",
-    "missed": ":warning:",
-    "failed": ":rotating_light:",
-}
-STAGE_LABEL = {
-    "prelaunch": "Pre-launch",
-    "preflight": "Pre-flight",
-    "warning": "Launch warning",
-    "launch": "Launch",
-    "campaign_id": "Mailjet campaign id",
-    "metrics": "Early look at the numbers",
-    "wrapup": "Wrap-up",
-    "cleanup": "List cleanup",
-}
-
-
-def slack_escape(text: str) -> str:
-    """Slack reads <…> as links and mentions; literal text (usage lines) must be escaped."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def lifecycle_metadata(campaign: str, round_number: int, stage: str, state: str) -> dict[str, Any]:
-    return {
-        "event_type": "campaign_lifecycle",
-        "event_payload": {"campaign": campaign, "round": int(round_number), "stage": stage, "state": state},
-    }
-
-
-def when(instant: datetime | None, zone: str) -> str:
-    return format_instant(instant, ZoneInfo(zone)) if instant else "—"
-
-
-def state_text(round_row: Row, frozen: bool = False) -> str:
-    text = f"{STATE_EMOJI.get(round_row['state'], '')} *{round_row['state']}*"
-    if round_row.get("dry_run"):
-        text += " (dry run: nothing was sent)"
-    if round_row["held"]:
-        text += " · :pause_button: *held*" + (f" ({reason(round_row['hold_reason'], REASON_SHOWN_SHORT)})"
-                                               if round_row.get("hold_reason") else "")
-    if frozen and round_row["state"] not in ("sent", "reported", "cleaned", "cancelled", "missed", "failed"):
-        text += " · :ice_cube: *sends frozen*"
-    return text
-
-
-def _section(text: str, block_id: str | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, SECTION_TEXT) or " "}}
-    if block_id:
-        block["block_id"] = block_id
-    return block
-
-
-def section(text: str) -> dict[str, Any]:
-    return _section(text)
-
-
-def _fields(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    return {"type": "section", "fields": [{"type": "mrkdwn", "text": fit(f"*{k}*\n{v}", FIELD_TEXT)} for k, v in pairs[:10]]}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(text, CONTEXT_TEXT) or " "}]}
-
-
-def round_title(campaign: Row, round_row: Row) -> str:
-    return f"{campaign['name']} · round {round_row['number']} of {campaign['round_count']}"
 
 
 def round_parent(campaign: Row, round_row: Row, *, frozen: bool = False, late_by: str | None = None,
@@ -118,7 +43,7 @@ def round_parent(campaign: Row, round_row: Row, *, frozen: bool = False, late_by
         facts.append(("Mailjet campaign", str(round_row["mailjet_campaign_id"])))
     elif round_row.get("dry_run") is False:
         facts.append(("Mailjet campaign", "pending: Mailjet is sending in the background"))
-    blocks: list[dict[str, Any]] = [_section(f"*{title}*"), _fields(facts)]
+    blocks: list[dict[str, Any]] = [section(f"*{title}*"), fields(facts)]
     notes = []
     if late_by:
         notes.append(f":hourglass: Posted late: this message was due {late_by} ago.")
@@ -127,21 +52,10 @@ def round_parent(campaign: Row, round_row: Row, *, frozen: bool = False, late_by
     if round_row.get("dry_run") is not None:
         dry_run = round_row["dry_run"]  # once sent, how it was sent, whatever the mode is now
     notes.append(f"Send mode: {'dry run (nothing is sent to Mailjet)' if dry_run else 'live'}. Stages follow in this thread.")
-    blocks.append(_context(" ".join(notes)))
+    blocks.append(context(" ".join(notes)))
     text = f"{round_title(campaign, round_row)}: {round_row['state']}, sends {when(round_row['scheduled_at'], zone)}"
     return SlackMessage(text=text, blocks=blocks,
                         metadata=lifecycle_metadata(campaign["name"], round_row["number"], "prelaunch", round_row["state"]))
-
-
-def humanize(delta: timedelta) -> str:
-    """`15 minutes`, `40 seconds`, `2 h 5 min`: how a person says a short span."""
-    seconds = max(int(round(delta.total_seconds())), 0)
-    if seconds < 120:
-        return f"{seconds} seconds"
-    minutes = int(round(seconds / 60))
-    if minutes < 120:
-        return f"{minutes} minutes"
-    return f"{minutes // 60} h {minutes % 60} min"
 
 
 def launch_warning(campaign: Row, round_row: Row, *, frozen: bool, sends_in: timedelta, approval: Row | None) -> SlackMessage:
@@ -164,16 +78,36 @@ def launch_warning(campaign: Row, round_row: Row, *, frozen: bool, sends_in: tim
     text = f":alarm_clock: {round_title(campaign, round_row)} sends in {humanize(sends_in)} ({when(round_row['scheduled_at'], zone)})."
     return SlackMessage(
         text=text,
-        blocks=[_section(text), _section(status)],
+        blocks=[section(text), section(status)],
         metadata=lifecycle_metadata(campaign["name"], round_row["number"], "warning", round_row["state"]),
     )
+
+
+def launch_confirmation(campaign: Row, round_row: Row, *, dry_run: bool, recipients: int | None, note: str | None = None) -> SlackMessage:
+    zone = campaign["timezone"]
+    if dry_run:
+        head = (f":test_tube: *Dry run: {round_title(campaign, round_row)} was NOT sent.* "
+                f"Everything up to the send call happened at {when(round_row['sent_at'], zone)}; "
+                "SEND_MODE=dry-run skips the call to Mailjet.")
+    else:
+        count = recipients if recipients is not None else round_row["recipient_count"]
+        campaign_id = round_row["mailjet_campaign_id"]
+        head = (f":rocket: *{round_title(campaign, round_row)} sent* at {when(round_row['sent_at'], zone)} — "
+                + (f"Mailjet campaign {campaign_id}, {count:,} recipients." if campaign_id else
+                   f"{count:,} recipients. Mailjet accepted the send and delivers in the background; "
+                   "its campaign id is added here once Mailjet gives it."))
+    body = [section(head)]
+    if note:
+        body.append(context(note))
+    return SlackMessage(text=head.replace("*", ""), blocks=body,
+                        metadata=lifecycle_metadata(campaign["name"], round_row["number"], "launch", round_row["state"]))
 
 
 def alert(campaign: Row, round_row: Row, text: str) -> SlackMessage:
     """Broadcast to the channel from the round's thread (or top-level before it has one)."""
     return SlackMessage(
         text=f":rotating_light: {round_title(campaign, round_row)}: {text}",
-        blocks=[_section(f":rotating_light: *{round_title(campaign, round_row)}*\n{text}")],
+        blocks=[section(f":rotating_light: *{round_title(campaign, round_row)}*\n{text}")],
         metadata=lifecycle_metadata(campaign["name"], round_row["number"], "alert", round_row["state"]),
         reply_broadcast=True,
     )
@@ -184,7 +118,7 @@ def thread_note(campaign: Row, round_row: Row, stage: str, text: str) -> SlackMe
     "alert" it is also broadcast to the channel."""
     return SlackMessage(
         text=text,
-        blocks=[_section(text)],
+        blocks=[section(text)],
         metadata=lifecycle_metadata(campaign["name"], round_row["number"], stage, round_row["state"]),
         reply_broadcast=stage == "alert",
     )
@@ -205,7 +139,7 @@ def campaign_planned(campaign: Row, rounds: Sequence[Row]) -> SlackMessage:
     lines += holiday_lines(campaign.get("holiday_skips") or [], campaign.get("holidays"))
     lines.append(f"Approval: {campaign['approval_policy']}. Each round's messages arrive in its own thread.")
     text = "\n".join(lines)
-    return SlackMessage(text=text, blocks=[_section(text)])
+    return SlackMessage(text=text, blocks=[section(text)])
 
 
 def holiday_lines(skips: Sequence[Mapping[str, str]], calendar: str | None) -> list[str]:
@@ -231,105 +165,6 @@ def explicit_holiday_lines(rounds: Sequence[Row], zone: str, calendar: str | Non
     return lines
 
 
-def planning_label(state: str) -> str:
-    """`planned`, `planning pending`, `planning failed`: never "planning planned"."""
-    return "planned" if state == "planned" else f"planning {state}"
-
-
-def stage_state(stage_row: Row) -> str:
-    """A stage run's state as a person reads it: a launch that ended a round says how."""
-    state = stage_row["state"].replace("_", " ")
-    result = stage_row.get("result") or {}
-    if stage_row["stage"] == "launch" and stage_row["state"] == "done" and isinstance(result, Mapping):
-        if result.get("missed"):
-            return "missed"
-        if result.get("failed"):
-            return "failed"
-        if result.get("sent"):
-            return "sent (dry run)" if result.get("dry_run") else "sent"
-    return state
-
-
-# --- replies to commands (ephemeral) ---------------------------------------------------------
-
-def status_blocks(campaign: Row, rounds: Sequence[Row], stages: Mapping[int, Sequence[Row]],
-                  approvals: Mapping[int, Row], frozen: Row) -> list[dict[str, Any]]:
-    zone = campaign["timezone"]
-    blocks: list[dict[str, Any]] = [_section(
-        f"*{campaign['name']}* · {plural(campaign['round_count'], 'round')} · {zone} · approval {campaign['approval_policy']} · "
-        f"{planning_label(campaign['planning_state'])}"
-        + (f" ({campaign['planning_error']})" if campaign.get("planning_error") else "")
-        + (f" · :file_cabinet: archived {when(campaign['archived_at'], zone)}" if campaign.get("archived_at") else "")
-    )]
-    if frozen["frozen"]:
-        blocks.append(_section(f":ice_cube: *All sends are frozen* by <@{frozen['changed_by']}>"
-                               + (f": {reason(frozen['reason'])}" if frozen["reason"] else "")))
-    for r in rounds:
-        lines = [f"*Round {r['number']}* — {state_text(r, frozen['frozen'])}",
-                 f"Sends {when(r['scheduled_at'], zone)}",
-                 f"Recipients {r['recipient_count'] if r['recipient_count'] is not None else '—'} · "
-                 f"list {r['mailjet_list_id'] or '—'} · draft {r['mailjet_draft_id'] or '—'}"
-                 + (f" · campaign {r['mailjet_campaign_id']}" if r["mailjet_campaign_id"] else
-                    " · campaign pending (Mailjet is sending)" if r.get("dry_run") is False else "")]
-        approval = approvals.get(r["id"])
-        if approval:
-            lines.append(f"Approved by <@{approval['approved_by']}> at {when(approval['approved_at'], zone)}")
-        if r.get("outcome_detail"):
-            lines.append(fit(r["outcome_detail"], REASON_SHOWN + 200))
-        round_stages = stages.get(r["id"], [])
-        pending = [s for s in round_stages if s["state"] == "pending"]
-        if pending:
-            nxt = min(pending, key=lambda s: s["due_at"])
-            lines.append(f"Next: {STAGE_LABEL[nxt['stage']]} at {when(nxt['due_at'], zone)}")
-        stage_bits = [f"{STAGE_LABEL[s['stage']]}: {stage_state(s)}"
-                      + (" (late)" if s["late"] else "") for s in round_stages]
-        if stage_bits:
-            lines.append("Stages: " + " · ".join(stage_bits))
-        blocks.append(_section("\n".join(lines)))
-    return blocks[:50]
-
-
-def campaigns_list_text(rows: Sequence[Row], default_zone: str, frozen: Row | None = None) -> str:
-    banner = (f":ice_cube: *All sends are frozen* by <@{frozen['changed_by']}>"
-              + (f": {reason(frozen['reason'])}" if frozen["reason"] else "") + "\n") if frozen and frozen["frozen"] else ""
-    if not rows:
-        return banner + "No campaigns yet. Plan one with `/campaign new`."
-    lines = [banner + "*Campaigns*"]
-    for c in rows:
-        nxt = (f"next: {STAGE_LABEL[c['next_stage']]} of round {c['next_round']} at {when(c['next_due_at'], c['timezone'])}"
-               if c["next_stage"] else "nothing scheduled")
-        lines.append(f"• *{c['name']}* — {c['rounds_sent']}/{c['rounds_total']} rounds sent · {planning_label(c['planning_state'])} · {nxt}")
-    return "\n".join(lines)
-
-
-def audit_text(campaign: Row, entries: Sequence[Row], page: int, pages: int) -> str:
-    zone = campaign["timezone"]
-    if not entries:
-        return f"No audit entries for *{campaign['name']}* on page {page}."
-    lines = [f"*Audit log of {campaign['name']}* (newest first, page {page} of {pages})"]
-    for e in entries:
-        who = "system" if e["actor"] == "system" else f"<@{e['actor']}>"
-        where = f" round {e['round_number']}" if e["round_number"] else ""
-        detail = e["detail"] or {}
-        summary = reason(str(detail.get("summary") or ", ".join(f"{k}={v}" for k, v in detail.items())))
-        lines.append(f"• {when(e['at'], zone)} · {who} · *{e['action']}*{where}" + (f" — {summary}" if summary else ""))
-    if page < pages:
-        lines.append(f"Older entries: `/campaign log \"{campaign['name']}\" {page + 1}`")
-    return "\n".join(lines)
-
-
-CHECK_EMOJI = {"pass": ":white_check_mark:", "warn": ":warning:", "fail": ":x:"}
-
-
-def _button(action_id: str, text: str, value: str, style: str | None = None, confirm: dict[str, Any] | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text}, "value": value}
-    if style:
-        button["style"] = style
-    if confirm:
-        button["confirm"] = confirm
-    return button
-
-
 def cancel_confirm(campaign: Row, round_row: Row) -> dict[str, Any]:
     return {
         "title": {"type": "plain_text", "text": "Cancel this round?"},
@@ -345,11 +180,11 @@ def round_buttons(campaign: Row, round_row: Row, block_id: str, *, approve: bool
     value = str(round_row["id"])
     elements = []
     if approve:
-        elements.append(_button("approve_launch", "Approve launch", value, "primary"))
+        elements.append(button("approve_launch", "Approve launch", value, "primary"))
     if override_bounce:
-        elements.append(_button("override_bounce", "Override bounce check", value))
-    elements.append(_button("resume_round", "Resume", value) if round_row["held"] else _button("hold_round", "Hold", value))
-    elements.append(_button("cancel_round", "Cancel round", value, "danger", cancel_confirm(campaign, round_row)))
+        elements.append(button("override_bounce", "Override bounce check", value))
+    elements.append(button("resume_round", "Resume", value) if round_row["held"] else button("hold_round", "Hold", value))
+    elements.append(button("cancel_round", "Cancel round", value, "danger", cancel_confirm(campaign, round_row)))
     return {"type": "actions", "block_id": block_id, "elements": elements}
 
 
@@ -360,8 +195,13 @@ def cancel_button(campaign: Row, round_row: Row, request_id: int | None) -> dict
     """The confirm button `/campaign cancel` answers with; its block_id names the stored reason
     (bot/reasons.py), whatever its length."""
     return {"type": "actions", "block_id": f"{CANCEL_REQUEST_PREFIX}{request_id or 0}",
-            "elements": [_button("cancel_round", f"Cancel round {round_row['number']}", str(round_row["id"]), "danger",
+            "elements": [button("cancel_round", f"Cancel round {round_row['number']}", str(round_row["id"]), "danger",
                                  cancel_confirm(campaign, round_row))]}
+
+
+# --- pre-flight ---------------------------------------------------------------------------
+
+CHECK_EMOJI = {"pass": ":white_check_mark:", "warn": ":warning:", "fail": ":x:"}
 
 
 def preflight_block_id(run_id: int) -> str:
@@ -376,7 +216,7 @@ def preflight_result(campaign: Row, round_row: Row, run: Row, approval: Row | No
     lines = [f"{verdict} — {round_title(campaign, round_row)} ({who}, checked {when(run['ran_at'], zone)})"]
     for check in run["checks"]:
         lines.append(f"{CHECK_EMOJI[check['status']]} *{check['label']}*: {check['reason']}")
-    out: list[dict[str, Any]] = [_section("\n".join(lines))]
+    out: list[dict[str, Any]] = [section("\n".join(lines))]
     notes = []
     if late_by:
         notes.append(f":hourglass: This pre-flight ran late (due {late_by} ago).")
@@ -390,7 +230,7 @@ def preflight_result(campaign: Row, round_row: Row, run: Row, approval: Row | No
         notes.append("Approval is automatic for this campaign: it goes out at its instant unless held.")
     else:
         notes.append(f"Fix the failing checks, then run `/campaign preflight \"{campaign['name']}\" {round_row['number']}` again.")
-    out.append(_context(" ".join(notes)))
+    out.append(context(" ".join(notes)))
     can_approve = run["passed"] and approval is None and campaign["approval_policy"] == "required"
     bounce_failed = any(c["key"] == "bounce" and c["status"] == "fail" for c in run["checks"])
     out.append(round_buttons(campaign, round_row, preflight_block_id(run["id"]), approve=can_approve,
@@ -400,29 +240,7 @@ def preflight_result(campaign: Row, round_row: Row, run: Row, approval: Row | No
                         metadata=lifecycle_metadata(campaign["name"], round_row["number"], "preflight", round_row["state"]))
 
 
-def launch_confirmation(campaign: Row, round_row: Row, *, dry_run: bool, recipients: int | None, note: str | None = None) -> SlackMessage:
-    zone = campaign["timezone"]
-    if dry_run:
-        head = (f":test_tube: *Dry run: {round_title(campaign, round_row)} was NOT sent.* "
-                f"Everything up to the send call happened at {when(round_row['sent_at'], zone)}; "
-                "SEND_MODE=dry-run skips the call to Mailjet.")
-    else:
-        count = recipients if recipients is not None else round_row["recipient_count"]
-        campaign_id = round_row["mailjet_campaign_id"]
-        head = (f":rocket: *{round_title(campaign, round_row)} sent* at {when(round_row['sent_at'], zone)} — "
-                + (f"Mailjet campaign {campaign_id}, {count:,} recipients." if campaign_id else
-                   f"{count:,} recipients. Mailjet accepted the send and delivers in the background; "
-                   "its campaign id is added here once Mailjet gives it."))
-    body = [_section(head)]
-    if note:
-        body.append(_context(note))
-    return SlackMessage(text=head.replace("*", ""), blocks=body,
-                        metadata=lifecycle_metadata(campaign["name"], round_row["number"], "launch", round_row["state"]))
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" + ("" if count == 1 else "s")
-
+# --- list cleanup -------------------------------------------------------------------------
 
 CLEANUP_SAMPLE = 15  # contacts shown in the plan message; beyond that the full list is attached as a CSV
 
@@ -443,9 +261,9 @@ def cleanup_plan(campaign: Row, round_row: Row, plan: Row, round_labels: Mapping
     sample = [f"• {i['email']} — {i['reason']}" for i in plan["items"][:CLEANUP_SAMPLE]]
     more = len(plan["items"]) - len(sample)
     lines = [head, f"*By reason:* {reasons}", f"*By domain:* {domains}", f"*Later rounds lose:* {removals}"]
-    body: list[dict[str, Any]] = [_section("\n".join(lines))]
+    body: list[dict[str, Any]] = [section("\n".join(lines))]
     if sample:
-        body.append(_section("\n".join(sample) + (f"\n…and {more} more: all {len(plan['items']):,} are in the attached "
+        body.append(section("\n".join(sample) + (f"\n…and {more} more: all {len(plan['items']):,} are in the attached "
                                                   "CSV file in this thread" if more > 0 else "")))
     note = "Applying suppresses them and removes them from the lists of rounds not yet sent; the master list is never touched."
     if plan["needs_override"]:
@@ -454,10 +272,10 @@ def cleanup_plan(campaign: Row, round_row: Row, plan: Row, round_labels: Mapping
         note = f":white_check_mark: Applied by <@{plan['applied_by']}> at {when(plan['applied_at'], campaign['timezone'])}."
     elif plan["state"] == "superseded":
         note = "Replaced by a newer plan; use the newest plan's button."
-    body.append(_context(note))
+    body.append(context(note))
     if plan["state"] == "proposed" and (summary["suppressed"] or plan["items"]):
         label = "Apply (approver)" if plan["needs_override"] else "Apply cleanup"
         body.append({"type": "actions", "block_id": cleanup_block_id(plan["id"]),
-                     "elements": [_button("apply_cleanup", label, str(round_row["id"]), "primary")]})
+                     "elements": [button("apply_cleanup", label, str(round_row["id"]), "primary")]})
     return SlackMessage(text=head.replace("*", ""), blocks=body,
                         metadata=lifecycle_metadata(campaign["name"], round_row["number"], "cleanup", round_row["state"]))

@@ -8,11 +8,13 @@ is "—"; a verdict without processed messages is "no data".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.messages.common import context, header, lifecycle_metadata, section, slack_escape, text_sections
 from bot.rates import (
     MISSING,
     BounceDomains,
@@ -26,17 +28,12 @@ from bot.rates import (
     verdict,
     verdict_reasons,
 )
+from bot.schedule import format_instant
+from bot.slack_text import FIELD_TEXT, FIELDS, MESSAGE_BLOCKS, fit
+from storage.outbox import SlackMessage
 
 UNAVAILABLE = "Mailjet could not be read; no numbers are shown (nothing is estimated)"
 SOURCE = "Source: Mailjet statcounters (campaign, lifetime); rates as defined in PRODUCT.md section 6."
-
-# Slack limits (Block Kit reference).
-MAX_BLOCKS = 50
-MAX_SECTION_TEXT = 3000
-MAX_FIELD_TEXT = 2000
-MAX_FIELDS = 10
-MAX_HEADER_TEXT = 150
-MAX_CONTEXT_TEXT = 3000
 
 VERDICT_EMOJI = {
     Verdict.HEALTHY: ":large_green_circle:",
@@ -116,28 +113,25 @@ class WrapupReport:
         if self.notes:
             lines += ["", "Inconsistent counts from Mailjet (shown as read):"] + [f"• {n}" for n in self.notes]
         lines += ["", self.data_age]
-        return _escape("\n".join(lines))
+        return slack_escape("\n".join(lines))
 
     def to_blocks(self) -> list[dict]:
         """Block Kit blocks within Slack's limits; what does not fit is said to be in the text."""
-        head: list[dict] = [{
-            "type": "header",
-            "text": {"type": "plain_text", "text": _clip(self.title, MAX_HEADER_TEXT), "emoji": True},
-        }]
+        head: list[dict] = [header(self.title)]
         if self.unavailable_note:
-            head.append(_section(f":warning: *{_escape(self.unavailable_note)}*"))
+            head.append(section(f":warning: *{slack_escape(self.unavailable_note)}*"))
         verdict_detail = self._verdict_detail()
-        head.append(_section(
-            f"{VERDICT_EMOJI[self.verdict]} *Verdict: {_escape(self.verdict.value)}*"
-            + (f"  ({_escape(verdict_detail)})" if verdict_detail else "")
+        head.append(section(
+            f"{VERDICT_EMOJI[self.verdict]} *Verdict: {slack_escape(self.verdict.value)}*"
+            + (f"  ({slack_escape(verdict_detail)})" if verdict_detail else "")
         ))
         if self.still_moving_note:
-            head.append(_section(f":hourglass_flowing_sand: {_escape(self.still_moving_note)}"))
+            head.append(section(f":hourglass_flowing_sand: {slack_escape(self.still_moving_note)}"))
         if self.counts_lines:
             head.append(_fields_section("*Counts*", [_count_field(line) for line in self.counts_lines]))
         if self.rate_lines:
             head.append(_fields_section("*Rates*", [
-                f"*{_escape(line.label)}*\n{_escape(line.shown)} ({_escape(line.description)})"
+                f"*{slack_escape(line.label)}*\n{slack_escape(line.shown)} ({slack_escape(line.description)})"
                 for line in self.rate_lines
             ]))
 
@@ -145,21 +139,19 @@ class WrapupReport:
         if self.bounce_domain_lines or self.dominant_domain_warning:
             lines = []
             if self.dominant_domain_warning:  # first, so it is never cut off
-                lines.append(f":warning: *{_escape(self.dominant_domain_warning)}*")
-            lines += [f"• {_escape(line)}" for line in self.bounce_domain_lines]
-            tail += _capped(_text_sections("*Bounce domains*", lines), 5, "bounce domain lines")
+                lines.append(f":warning: *{slack_escape(self.dominant_domain_warning)}*")
+            lines += [f"• {slack_escape(line)}" for line in self.bounce_domain_lines]
+            tail += _capped(text_sections("*Bounce domains*", lines), 5, "bounce domain lines")
         if self.notes:
-            tail += _capped(_text_sections("*Inconsistent counts from Mailjet* (shown as read, not corrected)",
-                                           [f"• {_escape(n)}" for n in self.notes]), 2, "notes")
-        tail.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": _clip(_escape(f"{self.data_age}. {SOURCE}"), MAX_CONTEXT_TEXT)},
-        ]})
+            tail += _capped(text_sections("*Inconsistent counts from Mailjet* (shown as read, not corrected)",
+                                           [f"• {slack_escape(n)}" for n in self.notes]), 2, "notes")
+        tail.append(context(slack_escape(f"{self.data_age}. {SOURCE}")))
 
         middle: list[dict] = []
         if self.comparison_lines:
-            middle = _capped(_text_sections("*Compared with earlier rounds* (percentage points)",
-                                            [f"• {_escape(line.text)}" for line in self.comparison_lines]),
-                             MAX_BLOCKS - len(head) - len(tail), "comparison lines")
+            middle = _capped(text_sections("*Compared with earlier rounds* (percentage points)",
+                                            [f"• {slack_escape(line.text)}" for line in self.comparison_lines]),
+                             MESSAGE_BLOCKS - len(head) - len(tail), "comparison lines")
         return head + middle + tail
 
     def _verdict_detail(self) -> str:
@@ -280,13 +272,6 @@ def _comparison_line(current: Counts, number: int, then: Counts | None) -> Compa
     return ComparisonLine(number, comparison, f"vs round {number}: " + ", ".join(parts))
 
 
-def _format_instant(instant: datetime, zone: ZoneInfo) -> str:
-    """`Tue 1 Dec 2026 11:15 GMT (11:15 UTC)`, as bot.schedule.format_instant shows instants."""
-    local = instant.astimezone(zone)
-    utc = instant.astimezone(UTC)
-    return f"{local:%a} {local.day} {local:%b %Y %H:%M} {local.tzname()} ({utc:%H:%M} UTC)"
-
-
 def _age(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     if seconds < 60:
@@ -302,7 +287,7 @@ def _age(delta: timedelta) -> str:
 def _data_age(read: bool, collected_at: datetime | None, now: datetime, zone: ZoneInfo) -> str:
     if collected_at is None:
         return "Mailjet was not read" if not read else "Numbers read from Mailjet at an unknown time"
-    when = _format_instant(collected_at, zone)
+    when = format_instant(collected_at.replace(second=0, microsecond=0), zone)  # to the minute
     delta = now - collected_at
     if delta < timedelta(seconds=-60):
         age = "(later than this report's clock)"
@@ -313,29 +298,13 @@ def _data_age(read: bool, collected_at: datetime | None, now: datetime, zone: Zo
     return f"Mailjet reading tried {age}, at {when}"
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, MAX_SECTION_TEXT)}}
-
-
 def _count_field(line: str) -> str:
     label, _, value = line.partition(": ")
-    return f"*{_escape(label)}*\n{_escape(value)}"
+    return f"*{slack_escape(label)}*\n{slack_escape(value)}"
 
 
 def _fields_section(title: str, fields: list[str]) -> dict:
-    return {
-        "type": "section",
-        "text": {"type": "mrkdwn", "text": _clip(title, MAX_SECTION_TEXT)},
-        "fields": [{"type": "mrkdwn", "text": _clip(f, MAX_FIELD_TEXT)} for f in fields[:MAX_FIELDS]],
-    }
+    return {**section(title), "fields": [{"type": "mrkdwn", "text": fit(f, FIELD_TEXT)} for f in fields[:FIELDS]]}
 
 
 def _capped(sections: list[dict], limit: int, what: str) -> list[dict]:
@@ -344,20 +313,10 @@ def _capped(sections: list[dict], limit: int, what: str) -> list[dict]:
         return sections
     if limit <= 0:
         return []
-    return sections[:limit - 1] + [_section(f"_More {what} than fit in one Slack message: "
+    return sections[:limit - 1] + [section(f"_More {what} than fit in one Slack message: "
                                             "the rest is in the message text._")]
 
 
-def _text_sections(title: str, lines: list[str]) -> list[dict]:
-    """A title and lines as one or more sections, each within Slack's text limit, split at lines."""
-    sections: list[dict] = []
-    current = title
-    for line in lines:
-        line = _clip(line, MAX_SECTION_TEXT - len(title) - 1)
-        if len(current) + 1 + len(line) > MAX_SECTION_TEXT:
-            sections.append(_section(current))
-            current = line
-        else:
-            current = f"{current}\n{line}"
-    sections.append(_section(current))
-    return sections
+def report_message(campaign: Mapping[str, Any], round_row: Mapping[str, Any], report: WrapupReport) -> SlackMessage:
+    return SlackMessage(text=report.text, blocks=report.to_blocks(),
+                        metadata=lifecycle_metadata(campaign["name"], round_row["number"], "wrapup", round_row["state"]))
