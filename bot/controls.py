@@ -22,11 +22,10 @@ from bot.preflight import PreflightRefused, preflight_message_key, run_preflight
 from bot.schedule import STAGES, ScheduleError, format_instant, parse_instant
 from bot.services import Services
 from bot.slack_text import reason as shown
+from bot.states import PRE_SEND, RESCHEDULABLE, RoundState
 from storage import outbox
 from storage.audit import audit
 from storage.queries import Q
-
-UNSENT = ("planned", "ready", "blocked", "approved")
 
 
 class Refused(Exception):
@@ -83,12 +82,12 @@ async def approve(services: Services, target: CampaignRound, user: str, *, prefl
     async with services.pool.acquire() as connection, connection.transaction():
         round_row = await connection.fetchrow(Q.round_lock, target.round["id"])
         number = round_row["number"]
-        if round_row["state"] == "approved":
+        if round_row["state"] == RoundState.APPROVED:
             existing = await connection.fetchrow(Q.live_approval, round_row["id"])
             raise Refused(f"round {number} is already approved by <@{existing['approved_by']}> at "
                           f"{format_instant(existing['approved_at'], campaign['timezone'])}; nothing changed")
-        if round_row["state"] != "ready":
-            reasons = {"planned": "no pre-flight has passed yet", "blocked": "its pre-flight failed; fix it and re-run pre-flight"}
+        if round_row["state"] != RoundState.READY:
+            reasons = {RoundState.PLANNED: "no pre-flight has passed yet", RoundState.BLOCKED: "its pre-flight failed; fix it and re-run pre-flight"}
             raise Refused(f"round {number} cannot be approved: {reasons.get(round_row['state'], 'it is ' + round_row['state'])}")
         latest = await connection.fetchrow(Q.preflight_latest, round_row["id"])
         if latest is None or not latest["passed"]:
@@ -103,7 +102,7 @@ async def approve(services: Services, target: CampaignRound, user: str, *, prefl
         approval = await connection.fetchrow(Q.approval_insert, round_row["id"], latest["id"], user, now)
         if approval is None:
             raise Refused(f"round {number} was approved by someone else a moment ago; nothing changed")
-        round_row = await connection.fetchrow(Q.round_transition, round_row["id"], "ready", "approved", now, None)
+        round_row = await connection.fetchrow(Q.round_transition, round_row["id"], RoundState.READY, RoundState.APPROVED, now, None)
         await audit(connection, now=now, actor=user, action="approved", campaign_id=campaign["id"], round_id=round_row["id"],
                     detail={"summary": f"pre-flight #{latest['id']}", "preflight_run": latest["id"]})
         when = format_instant(now, campaign["timezone"])
@@ -153,7 +152,7 @@ async def resume(services: Services, campaign: asyncpg.Record, rounds: list[asyn
                 continue
             resumed.append(round_row["number"])
             await audit(connection, now=now, actor=user, action="resumed", campaign_id=campaign["id"], round_id=round_row["id"])
-            needs = "" if round_row["state"] == "approved" or campaign["approval_policy"] == "auto" else " It still needs an approval to be sent."
+            needs = "" if round_row["state"] == RoundState.APPROVED or campaign["approval_policy"] == "auto" else " It still needs an approval to be sent."
             await announce(connection, services, campaign, round_row, stage="prelaunch", now=now,
                            key=f"round:{round_row['id']}:resume:{now.timestamp()}",
                            text=f":arrow_forward: Hold lifted by <@{user}>.{needs}")
@@ -168,10 +167,10 @@ async def cancel(services: Services, target: CampaignRound, user: str, reason: s
     campaign = target.campaign
     async with services.pool.acquire() as connection, connection.transaction():
         round_row = await connection.fetchrow(Q.round_lock, target.round["id"])
-        if round_row["state"] not in UNSENT:
+        if round_row["state"] not in PRE_SEND:
             raise Refused(f"round {round_row['number']} is {round_row['state']}; only an unsent round can be cancelled")
         detail = f"Cancelled by <@{user}>" + (f": {reason}" if reason else "")
-        round_row = await connection.fetchrow(Q.round_transition, round_row["id"], round_row["state"], "cancelled", now, detail)
+        round_row = await connection.fetchrow(Q.round_transition, round_row["id"], round_row["state"], RoundState.CANCELLED, now, detail)
         await connection.execute(Q.approval_lapse, round_row["id"], now, "round cancelled")
         await connection.execute(Q.stage_cancel_pending_presend, round_row["id"], now, "round cancelled")
         await audit(connection, now=now, actor=user, action="cancelled", campaign_id=campaign["id"], round_id=round_row["id"],
@@ -195,7 +194,7 @@ async def reschedule(services: Services, target: CampaignRound, user: str, insta
     async with services.pool.acquire() as connection, connection.transaction():
         round_row = await connection.fetchrow(Q.round_lock, target.round["id"])
         number = round_row["number"]
-        if round_row["state"] not in (*UNSENT, "missed"):
+        if round_row["state"] not in RESCHEDULABLE:
             raise Refused(f"round {number} is {round_row['state']}; only an unsent or missed round can be rescheduled")
         neighbours = {r["number"]: r for r in await connection.fetch(Q.rounds_of_campaign, campaign["id"])}
         before, after = neighbours.get(number - 1), neighbours.get(number + 1)

@@ -24,13 +24,13 @@ from bot.mailjet import MailjetError
 from bot.messages.common import plural
 from bot.messages.rounds import CLEANUP_SAMPLE, cleanup_plan, thread_note
 from bot.services import Services
+from bot.states import SENT, RoundState
 from storage import outbox
 from storage.audit import audit
 from storage.queries import Q
 
 # Mailjet's MessageStatus filter values -> our event kinds.
 MESSAGE_STATUS_KINDS = {10: "hard", 9: "soft", 6: "spam", 7: "unsub", 8: "blocked"}
-SENT_STATES = ("sent", "reported", "cleaned")
 REMOVE_CHUNK = 1000
 
 
@@ -49,7 +49,7 @@ async def gather_events(services: Services, connection: asyncpg.Connection, camp
 async def build_plan(services: Services, connection: asyncpg.Connection, campaign: asyncpg.Record,
                      round_row: asyncpg.Record, *, built_by: str, now: datetime) -> asyncpg.Record:
     """Build, store and post the round's cleanup plan. Call inside a transaction."""
-    if round_row["state"] not in SENT_STATES:
+    if round_row["state"] not in SENT:
         raise Refused(f"round {round_row['number']} was not sent ({round_row['state']}); there is nothing to clean")
     if round_row["dry_run"]:
         raise Refused(f"round {round_row['number']} was a dry run: Mailjet sent nothing, so nothing bounced")
@@ -146,19 +146,19 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
     for round_id in touched:
         changed = await connection.fetchrow(Q.round_recount, round_id)
         other = await connection.fetchrow(Q.campaign_by_id, changed["campaign_id"])
-        if changed["state"] == "approved":
+        if changed["state"] == RoundState.APPROVED:
             # Its list changed, so the approval lapses ("a round sends only if an approver approved it …
             # and nothing material changed since (time, list, draft content)").
             await connection.execute(Q.approval_lapse, round_id, now, f"cleanup plan {plan['id']} changed its list")
-            changed = await connection.fetchrow(Q.round_transition, round_id, "approved", "ready", now, None)
+            changed = await connection.fetchrow(Q.round_transition, round_id, RoundState.APPROVED, RoundState.READY, now, None)
             await announce(connection, services, other, changed, stage="alert", now=now,
                            key=f"round:{round_id}:cleanup:{plan['id']}:lapsed",
                            text=":warning: A list cleanup removed contacts from this round, so its approval lapsed. "
                                 "Run pre-flight again and approve it to send.")
         else:
             await refresh_parent(connection, services, other, changed, now)
-    cleaned = await connection.fetchrow(Q.round_transition, round_row["id"], round_row["state"], "cleaned", now, None) \
-        if round_row["state"] in ("sent", "reported") else round_row
+    cleaned = await connection.fetchrow(Q.round_transition, round_row["id"], round_row["state"], RoundState.CLEANED, now, None) \
+        if round_row["state"] in (RoundState.SENT, RoundState.REPORTED) else round_row
     await audit(connection, now=now, actor=user, action="cleanup applied", campaign_id=campaign["id"], round_id=round_row["id"],
                 detail={"summary": f"{len(set(suppressed))} suppressed; removed from {len(touched)} unsent rounds",
                         "plan": plan["id"]})

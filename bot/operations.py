@@ -22,14 +22,13 @@ from bot.mailjet import DRAFT_STATUS, MailjetError
 from bot.messages.common import plural, when
 from bot.schedule import early_look_delay, format_instant
 from bot.services import Services
+from bot.states import UNSENT, RoundState
 from storage import outbox
 from storage.audit import audit
 from storage.queries import Q
 
 Row = Mapping[str, Any]
 
-# Rounds that may still go out (or, `sending`, may have): a campaign holding one is not archived.
-UNSENT = ("planned", "ready", "blocked", "approved", "sending")
 KIND_LABEL = {"hard": "hard bounce", "soft": "soft bounce", "spam": "spam complaint", "unsub": "unsubscribe",
               "blocked": "blocked by Mailjet"}
 REASON_LABEL = {"hard_bounce": "hard bounce", "soft_bounce": "soft bounces", "spam": "spam complaint",
@@ -48,7 +47,7 @@ def archive_blockers(campaign: Row, rounds: Sequence[Row]) -> list[str]:
     for r in rounds:
         if r["state"] in UNSENT and campaign["planning_state"] != "failed":
             blockers.append(f"round {r['number']} is {r['state']}")
-        elif r["state"] == "failed" and not r.get("resolution"):
+        elif r["state"] == RoundState.FAILED and not r.get("resolution"):
             blockers.append(f"round {r['number']} failed and is not resolved (`/campaign resolve`)")
     return blockers
 
@@ -56,7 +55,7 @@ def archive_blockers(campaign: Row, rounds: Sequence[Row]) -> list[str]:
 def resolve_refusal(round_row: Row, zone: str) -> str | None:
     """Why `/campaign resolve` does not apply to this round, or None when it does."""
     number = round_row["number"]
-    if round_row["state"] != "failed" and not round_row.get("resolution"):
+    if round_row["state"] != RoundState.FAILED and not round_row.get("resolution"):
         return (f"round {number} is {round_row['state']}; only a failed round (Mailjet could not say whether it "
                 "went out) can be resolved")
     if round_row.get("resolution"):

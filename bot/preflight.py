@@ -26,6 +26,7 @@ from bot.rates import Counts
 from bot.schedule import format_instant, on_allowed_day_and_time
 from bot.messages.rounds import alert, preflight_result
 from bot.services import Services
+from bot.states import PRE_SEND, RoundState
 from storage import outbox
 from storage.audit import audit
 from storage.queries import Q
@@ -96,7 +97,7 @@ async def run_preflight(services: Services, connection: asyncpg.Connection, camp
                         round_row: asyncpg.Record, *, requested_by: str, now: datetime, late_by: str | None = None) -> asyncpg.Record:
     """Run, store and announce a pre-flight; returns the stored run. Call inside a transaction."""
     round_row = await connection.fetchrow(Q.round_lock, round_row["id"])
-    if round_row["state"] not in ("planned", "ready", "blocked", "approved"):
+    if round_row["state"] not in PRE_SEND:
         raise PreflightRefused(f"round {round_row['number']} is {round_row['state']}; pre-flight no longer applies")
     results, content_hash = await gather_checks(services, connection, campaign, round_row, now)
     ok = rules.passed(results)
@@ -104,14 +105,14 @@ async def run_preflight(services: Services, connection: asyncpg.Connection, camp
         Q.preflight_insert, round_row["id"], now, ok, [c.as_dict() for c in results], content_hash,
         round_row["scheduled_at"], requested_by,
     )
-    new_state = "ready" if ok else "blocked"
+    new_state = RoundState.READY if ok else RoundState.BLOCKED
     approval = await connection.fetchrow(Q.live_approval, round_row["id"])
     lapsed_reason = None
     if approval is not None:
         approved_run = await connection.fetchrow(Q.preflight_by_id, approval["preflight_run_id"])
         unchanged = ok and approved_run["content_hash"] == content_hash and approved_run["scheduled_at"] == round_row["scheduled_at"]
         if unchanged:
-            new_state = "approved"
+            new_state = RoundState.APPROVED
         else:
             lapsed_reason = ("pre-flight now fails" if not ok else
                              "the draft changed since it was approved" if approved_run["content_hash"] != content_hash else

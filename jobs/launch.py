@@ -37,6 +37,8 @@ from bot.mailjet import DRAFT, DRAFT_STATUS, PROGRAMMED, SENT, MailjetError
 from bot.metrics import MAILJET_SENDS
 from bot.messages.common import humanize
 from bot.messages.rounds import alert, launch_confirmation
+from bot.states import FINAL
+from bot.states import RoundState as S
 from jobs import rehearsal, sent
 from jobs.engine import Outcome, StageContext
 from storage import outbox
@@ -59,20 +61,19 @@ def rate_limit_pause(attempts: int) -> timedelta:
 # so a request of the crashed process that was still on the wire has landed or died.
 RESEND_PAUSE = timedelta(seconds=5)
 DRAFT_CHANGED = "the draft's content changed since pre-flight checked it"
-TERMINAL = ("sent", "reported", "cleaned", "cancelled", "missed", "failed")
 
 
 async def run_launch(ctx: StageContext) -> Outcome:
     round_row, campaign, now = ctx.round, ctx.campaign, ctx.now
     deadline = round_row["scheduled_at"] + campaign["launch_window"]
-    if round_row["state"] in TERMINAL:
+    if round_row["state"] in FINAL:
         return Outcome.skipped(f"round is {round_row['state']}")
-    if round_row["state"] == "sending":
+    if round_row["state"] == S.SENDING:
         return await reconcile(ctx)
     if now < round_row["scheduled_at"]:
         return Outcome.wait(round_row["scheduled_at"], "not before the round's instant")
     if now > deadline:
-        return await end_round(ctx, "missed", why_not_sent(ctx, await _gate(ctx)))
+        return await end_round(ctx, S.MISSED, why_not_sent(ctx, await _gate(ctx)))
     gate = await _gate(ctx)
     if gate is not None:
         # A rehearsal reports at once what the real launch would wait for.
@@ -91,13 +92,13 @@ async def _gate(ctx: StageContext) -> str | None:
         return "sends are frozen"
     if round_row["held"]:
         return "the round is held"
-    if round_row["state"] == "approved":
+    if round_row["state"] == S.APPROVED:
         return None
-    if round_row["state"] == "ready" and (campaign["approval_policy"] == "auto" or ctx.is_rehearsal):
+    if round_row["state"] == S.READY and (campaign["approval_policy"] == "auto" or ctx.is_rehearsal):
         return None  # a rehearsal reports the approval the real round needs instead of waiting for it
-    if round_row["state"] == "ready":
+    if round_row["state"] == S.READY:
         return "waiting for approval"
-    if round_row["state"] == "blocked":
+    if round_row["state"] == S.BLOCKED:
         return "blocked by pre-flight"
     return "pre-flight has not passed"
 
@@ -117,11 +118,11 @@ async def _draft_unchanged(ctx: StageContext) -> bool:
     draft = await mailjet.get_draft(ctx.round["mailjet_draft_id"])
     content = await mailjet.get_draft_content(ctx.round["mailjet_draft_id"])
     current = preflight_rules.content_hash(draft, content)
-    if ctx.round["state"] != "approved":
+    if ctx.round["state"] != S.APPROVED:
         run = await ctx.connection.fetchrow(Q.preflight_latest, ctx.round["id"])
         if run is not None and run["content_hash"] == current:
             return True
-        await _change_and_alert(ctx, "blocked", action="blocked: draft changed", key=f"changed:{run['id'] if run else 0}",
+        await _change_and_alert(ctx, S.BLOCKED, action="blocked: draft changed", key=f"changed:{run['id'] if run else 0}",
                                 text="The draft changed in Mailjet after pre-flight, so the round is blocked and nothing "
                                      "was sent. Re-run pre-flight to send it inside the window.", summary=DRAFT_CHANGED)
         return False
@@ -130,7 +131,7 @@ async def _draft_unchanged(ctx: StageContext) -> bool:
     if current == run["content_hash"]:
         return True
     await ctx.connection.execute(Q.approval_lapse, ctx.round["id"], ctx.now, "the draft changed since it was approved")
-    await _change_and_alert(ctx, "ready", action="approval lapsed", key=f"lapsed:{approval['id']}",
+    await _change_and_alert(ctx, S.READY, action="approval lapsed", key=f"lapsed:{approval['id']}",
                             text="The draft changed in Mailjet after it was approved, so the approval lapsed and nothing "
                                  "was sent. Re-run pre-flight and approve again.", summary=DRAFT_CHANGED)
     return False
@@ -225,7 +226,7 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
         status, campaign_id = await services.mailjet.sent_campaign(round_row["mailjet_draft_id"])
     except MailjetError as exc:
         if ctx.now > deadline + timedelta(hours=1):
-            return await end_round(ctx, "failed", f"Mailjet could not tell whether draft {round_row['mailjet_draft_id']} "
+            return await end_round(ctx, S.FAILED, f"Mailjet could not tell whether draft {round_row['mailjet_draft_id']} "
                                                   f"was sent ({exc}). Check the draft's status in Mailjet before doing "
                                                   "anything else.")
         pause = RATE_LIMIT_PAUSE if exc.rate_limited else RECONCILE_RETRY
@@ -236,11 +237,11 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
                                  note="Confirmed from Mailjet after an interrupted send call.")
     if status == DRAFT and rejected:
         # Mailjet answered and refused (a 4xx): retrying the same call would only be refused again.
-        return await end_round(ctx, "failed", f"Mailjet refused to send draft {round_row['mailjet_draft_id']}: "
+        return await end_round(ctx, S.FAILED, f"Mailjet refused to send draft {round_row['mailjet_draft_id']}: "
                                               f"{after_error}. Nothing was sent. Fix the draft in Mailjet, then "
                                               "reschedule the round.")
     if status == DRAFT:
-        back_to = "approved" if await ctx.connection.fetchrow(Q.live_approval, round_row["id"]) else "ready"
+        back_to = S.APPROVED if await ctx.connection.fetchrow(Q.live_approval, round_row["id"]) else S.READY
         detail = RATE_LIMITED_NOTE if rate_limited else None
         await ctx.connection.execute(Q.round_release_claim, round_row["id"], back_to, ctx.now, detail)
         await audit(ctx.connection, now=ctx.now, actor="system",
@@ -255,7 +256,7 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
         return Outcome.wait(min(ctx.now + pause, deadline), "Mailjet is rate-limiting; trying again inside the window"
                             if rate_limited else "the send did not happen; retrying inside the window")
     return await end_round(
-        ctx, "failed",
+        ctx, S.FAILED,
         f"Mailjet reports draft {round_row['mailjet_draft_id']} as {DRAFT_STATUS.get(status, status)} after a send "
         f"attempt{f' that failed ({after_error})' if after_error else ''}. Check in Mailjet whether it went out "
         "before doing anything else; campaign-bot will not send it again.")

@@ -25,12 +25,12 @@ from typing import Any
 
 import asyncpg
 
-from bot import rehearsal as rules
 from bot.logs import get_logger
 from bot.messages import rehearsal as rb
 from bot.messages.rounds import thread_note
 from bot.preflight_rules import FAIL
 from bot.services import Services
+from bot.states import PRE_SEND, SENT, RoundState
 from jobs.engine import Outcome, StageContext
 from storage import outbox
 from storage.audit import audit
@@ -38,7 +38,6 @@ from storage.queries import Q
 
 log = get_logger(__name__)
 
-FINAL_SENT = ("sent", "reported", "cleaned")
 
 
 async def real_round(ctx: StageContext) -> asyncpg.Record:
@@ -57,7 +56,7 @@ async def would_not_send(ctx: StageContext, reason: str) -> Outcome:
     the copy as missed, which is what the real round becomes if nothing changes."""
     real = await real_round(ctx)
     current = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
-    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], "missed", ctx.now,
+    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], RoundState.MISSED, ctx.now,
                                               f"The rehearsal's launch would not send: {reason}.")
     await audit(ctx.connection, now=ctx.now, actor="system", action="launch would not send", campaign_id=ctx.campaign["id"],
                 round_id=round_row["id"], detail={"summary": reason})
@@ -95,10 +94,10 @@ async def finish_if_done(services: Services, connection: asyncpg.Connection, reh
     rounds = await connection.fetch(Q.rehearsal_rounds, rehearsal_id)
     items = []
     for r in rounds:
-        if r["state"] in rules.UNSENT:  # a stage gave up before the launch: the copy ends here
-            await connection.execute(Q.round_transition, r["id"], r["state"], "cancelled", now, "the rehearsal ended")
+        if r["state"] in PRE_SEND:  # a stage gave up before the launch: the copy ends here
+            await connection.execute(Q.round_transition, r["id"], r["state"], RoundState.CANCELLED, now, "the rehearsal ended")
         failing = [f"{c['label']}: {c['reason']}" for c in (r["preflight_checks"] or []) if c["status"] == FAIL]
-        would_send = r["state"] in FINAL_SENT
+        would_send = r["state"] in SENT
         items.append({
             "round": r["number"], "real_at": r["real_scheduled_at"], "preflight_passed": r["preflight_passed"],
             "failing": failing, "would_send": would_send, "recipients": r["recipient_count"],
@@ -122,6 +121,6 @@ async def finish_if_done(services: Services, connection: asyncpg.Connection, reh
 
 def _why_not(round_row: asyncpg.Record) -> str:
     detail = (round_row["outcome_detail"] or "").removeprefix("The rehearsal's launch would not send: ").rstrip(".")
-    if round_row["state"] == "missed":
+    if round_row["state"] == RoundState.MISSED:
         return detail or "its launch window closed"
     return f"the rehearsal stopped with the copy {round_row['state']}" + (f" ({detail})" if detail else "")

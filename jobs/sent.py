@@ -22,6 +22,8 @@ from bot.mailjet import DRAFT_STATUS, PROGRAMMED, SENT
 from bot.messages.common import humanize
 from bot.messages.rounds import alert, launch_confirmation
 from bot.schedule import early_look_delay
+from bot.states import SENT as SENT_STATES
+from bot.states import UNSENT
 from jobs.engine import Outcome, StageContext
 from storage import outbox
 from storage.audit import audit
@@ -112,10 +114,10 @@ def not_sent_yet(ctx: StageContext, after: timedelta = timedelta(0)) -> Outcome 
     """Post-send stages wait for the launch to settle (until `after` past its window), and skip
     rounds that were never sent."""
     state = ctx.round["state"]
-    if state in ("planned", "ready", "blocked", "approved", "sending"):
+    if state in UNSENT:
         deadline = ctx.round["scheduled_at"] + ctx.campaign["launch_window"]
         return Outcome.wait(max(deadline, ctx.now) + after, "the launch has not settled yet")
-    if state not in ("sent", "reported", "cleaned"):
+    if state not in SENT_STATES:
         return Outcome.skipped(f"round was not sent ({state})")
     return None
 

@@ -18,6 +18,7 @@ from bot.messages.report import report_message
 from bot.messages.rounds import alert, thread_note
 from bot.rates import Counts, Verdict
 from bot.reporting import MailjetUnreadable, build_report, collect
+from bot.states import RoundState
 from jobs import sent
 from jobs.engine import Outcome, StageContext
 from storage import outbox
@@ -71,7 +72,7 @@ async def run_wrapup(ctx: StageContext) -> Outcome:
     if snapshot is None:
         await _say_unreadable(ctx, "Mailjet has no statistics for this campaign yet")
         raise MailjetUnreadable("no statcounters row yet")
-    round_row = await ctx.connection.fetchrow(Q.round_transition, round_row["id"], "sent", "reported", now, None) or round_row
+    round_row = await ctx.connection.fetchrow(Q.round_transition, round_row["id"], RoundState.SENT, RoundState.REPORTED, now, None) or round_row
     await outbox.post_in_round_thread(ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:wrapup",
                                       channel=campaign["channel"], now=now, message=report_message(campaign, round_row, report))
     # The parent is re-rendered after the report is queued: it never says "reported" before the report is there.
@@ -94,7 +95,7 @@ async def run_wrapup(ctx: StageContext) -> Outcome:
 
 
 async def _mark_reported(ctx: StageContext) -> asyncpg.Record:
-    round_row = await ctx.connection.fetchrow(Q.round_transition, ctx.round["id"], "sent", "reported", ctx.now, None)
+    round_row = await ctx.connection.fetchrow(Q.round_transition, ctx.round["id"], RoundState.SENT, RoundState.REPORTED, ctx.now, None)
     round_row = round_row or await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
     await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
     return round_row
