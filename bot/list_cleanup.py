@@ -18,14 +18,15 @@ from typing import Any
 import asyncpg
 
 from bot import suppression_rules as rules
-from bot.announce import announce, refresh_parent
 from bot.controls import Refused
 from bot.mailjet import MailjetError
 from bot.messages.common import plural
 from bot.messages.rounds import CLEANUP_SAMPLE, cleanup_plan, thread_note
+from bot.round_changes import Note, change_round, refresh_parent
 from bot.services import Services
 from bot.states import SENT, RoundState
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
@@ -77,13 +78,13 @@ async def build_plan(services: Services, connection: asyncpg.Connection, campaig
                                                   "plan": plan["id"], **summary["by_reason"]})
     labels = await _round_labels(connection, list(removals))
     await outbox.post_in_round_thread(
-        connection, round_id=round_row["id"], key=f"round:{round_row['id']}:cleanup:{plan['id']}", channel=campaign["channel"],
+        connection, round_id=round_row["id"], key=keys.cleanup(round_row["id"], plan["id"]), channel=campaign["channel"],
         now=now, message=cleanup_plan(campaign, round_row, plan, labels),
     )
     if len(plan["items"]) > CLEANUP_SAMPLE:
         # The message shows a sample; the full list goes with it, in the thread, through the same outbox.
         await outbox.upload_in_round_thread(
-            connection, round_id=round_row["id"], key=f"round:{round_row['id']}:cleanup:{plan['id']}:csv",
+            connection, round_id=round_row["id"], key=keys.cleanup(round_row["id"], plan["id"], "csv"),
             channel=campaign["channel"], filename=f"cleanup-plan-{plan['id']}-round-{round_row['number']}.csv",
             title=f"{campaign['name']} round {round_row['number']}: cleanup plan #{plan['id']}, every contact",
             content=rules.plan_csv(plan["items"]), now=now,
@@ -150,11 +151,10 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
             # Its list changed, so the approval lapses ("a round sends only if an approver approved it …
             # and nothing material changed since (time, list, draft content)").
             await connection.execute(Q.approval_lapse, round_id, now, f"cleanup plan {plan['id']} changed its list")
-            changed = await connection.fetchrow(Q.round_transition, round_id, RoundState.APPROVED, RoundState.READY, now, None)
-            await announce(connection, services, other, changed, stage="alert", now=now,
-                           key=f"round:{round_id}:cleanup:{plan['id']}:lapsed",
-                           text=":warning: A list cleanup removed contacts from this round, so its approval lapsed. "
-                                "Run pre-flight again and approve it to send.")
+            await change_round(connection, services, other, changed, to=RoundState.READY, now=now, actor=user, action=None,
+                               note=Note(keys.cleanup(round_id, plan["id"], "lapsed"),
+                                         ":warning: A list cleanup removed contacts from this round, so its approval "
+                                         "lapsed. Run pre-flight again and approve it to send.", "alert"))
         else:
             await refresh_parent(connection, services, other, changed, now)
     cleaned = await connection.fetchrow(Q.round_transition, round_row["id"], round_row["state"], RoundState.CLEANED, now, None) \
@@ -163,7 +163,7 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
                 detail={"summary": f"{len(set(suppressed))} suppressed; removed from {len(touched)} unsent rounds",
                         "plan": plan["id"]})
     await outbox.post_in_round_thread(
-        connection, round_id=round_row["id"], key=f"round:{round_row['id']}:cleanup:{plan['id']}:applied",
+        connection, round_id=round_row["id"], key=keys.cleanup(round_row["id"], plan["id"], "applied"),
         channel=campaign["channel"], now=now,
         message=thread_note(campaign, cleaned, "cleanup",
                             f":broom: Cleanup applied by <@{user}>: {len(set(suppressed))} contacts suppressed and "
@@ -172,8 +172,8 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
     # The plan message shows it was applied, without its button.
     labels = await _round_labels(connection, sorted(touched))
     await outbox.enqueue(
-        connection, key=f"round:{round_row['id']}:cleanup:{plan['id']}:shown-applied", channel=campaign["channel"],
-        round_id=round_row["id"], kind="update", target_key=f"round:{round_row['id']}:cleanup:{plan['id']}", now=now,
+        connection, key=keys.cleanup(round_row["id"], plan["id"], "shown-applied"), channel=campaign["channel"],
+        round_id=round_row["id"], kind="update", target_key=keys.cleanup(round_row["id"], plan["id"]), now=now,
         message=cleanup_plan(campaign, cleaned, applied, labels),
     )
     await refresh_parent(connection, services, campaign, cleaned, now)

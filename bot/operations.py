@@ -16,14 +16,15 @@ from typing import Any
 
 import asyncpg
 
-from bot.announce import announce
 from bot.controls import CampaignRound, Refused
 from bot.mailjet import DRAFT_STATUS, MailjetError
 from bot.messages.common import plural, when
 from bot.schedule import early_look_delay, format_instant
+from bot.round_changes import Note, record_change
 from bot.services import Services
 from bot.states import UNSENT, RoundState
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
@@ -160,13 +161,12 @@ async def _resolve_sent(services: Services, target: CampaignRound, user: str, re
                                              user, reason, detail)
         rearmed = await connection.fetch(Q.stage_rearm_after_send, round_row["id"], now)
         await connection.execute(Q.stage_run_add, round_row["id"], "metrics", now + early_look_delay(campaign))
-        await audit(connection, now=now, actor=user, action="resolved: sent", campaign_id=campaign["id"],
-                    round_id=round_row["id"],
-                    detail={"summary": f"Mailjet campaign {mailjet_campaign}" + (f"; {reason}" if reason else ""),
-                            "mailjet_campaign_id": mailjet_campaign, "draft_status": status,
-                            "stages_rearmed": [r["stage"] for r in rearmed]})
-        await announce(connection, services, campaign, resolved, stage="launch", key=f"round:{resolved['id']}:resolved",
-                       text=f":white_check_mark: {detail} The early look, wrap-up and list cleanup follow.", now=now)
+        await record_change(connection, services, campaign, resolved, now=now, actor=user, action="resolved: sent",
+                            detail={"summary": f"Mailjet campaign {mailjet_campaign}" + (f"; {reason}" if reason else ""),
+                                    "mailjet_campaign_id": mailjet_campaign, "draft_status": status,
+                                    "stages_rearmed": [r["stage"] for r in rearmed]},
+                            note=Note(keys.resolved(resolved["id"]),
+                                      f":white_check_mark: {detail} The early look, wrap-up and list cleanup follow.", "launch"))
     return (f"Round {round_row['number']} of *{campaign['name']}* is recorded as sent (Mailjet campaign "
             f"{mailjet_campaign}); the early look, wrap-up and list cleanup follow.")
 
@@ -179,10 +179,9 @@ async def _resolve_not_sent(services: Services, target: CampaignRound, user: str
     async with services.pool.acquire() as connection, connection.transaction():
         _refuse_unless_resolvable(await connection.fetchrow(Q.round_lock, round_row["id"]), campaign)
         resolved = await connection.fetchrow(Q.round_resolve_not_sent, round_row["id"], now, user, reason, detail)
-        await audit(connection, now=now, actor=user, action="resolved: not sent", campaign_id=campaign["id"],
-                    round_id=round_row["id"], detail={"summary": reason or "no reason given"})
-        await announce(connection, services, campaign, resolved, stage="launch", key=f"round:{resolved['id']}:resolved",
-                       text=f":heavy_minus_sign: {detail}", now=now)
+        await record_change(connection, services, campaign, resolved, now=now, actor=user, action="resolved: not sent",
+                            detail={"summary": reason or "no reason given"},
+                            note=Note(keys.resolved(resolved["id"]), f":heavy_minus_sign: {detail}", "launch"))
     return f"Round {round_row['number']} of *{campaign['name']}* is closed as not sent."
 
 
@@ -240,7 +239,7 @@ async def archive(services: Services, campaign: asyncpg.Record, user: str) -> st
         await audit(connection, now=now, actor=user, action="archived", campaign_id=campaign["id"],
                     detail={"summary": f"{plural(len(rounds), 'round')}: "
                                        + ", ".join(f"{r['number']} {r['state']}" for r in rounds)})
-        await outbox.enqueue(connection, key=f"campaign:{campaign['id']}:archived", channel=campaign["channel"], now=now,
+        await outbox.enqueue(connection, key=keys.archived(campaign["id"]), channel=campaign["channel"], now=now,
                              message=outbox.SlackMessage(text=f":file_cabinet: <@{user}> archived *{campaign['name']}*: it "
                                                               "leaves `/campaign list` and the Home tab; its status, "
                                                               "report and log still answer by name."))

@@ -19,15 +19,16 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from bot import preflight_rules as rules
-from bot.announce import refresh_parent
 from bot.holiday_calendar import holiday_name
 from bot.mailjet import MailjetNotFound
 from bot.rates import Counts
 from bot.schedule import format_instant, on_allowed_day_and_time
 from bot.messages.rounds import alert, preflight_result
+from bot.round_changes import refresh_parent
 from bot.services import Services
 from bot.states import PRE_SEND, RoundState
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
@@ -127,17 +128,14 @@ async def run_preflight(services: Services, connection: asyncpg.Connection, camp
     channel = campaign["channel"]
     message = preflight_result(campaign, round_row, run, approval if not lapsed_reason else None,
                                requested_by=requested_by, late_by=late_by, lapsed_reason=lapsed_reason)
-    await outbox.post_in_round_thread(connection, round_id=round_row["id"], key=preflight_message_key(round_row["id"], run["id"]),
+    await outbox.post_in_round_thread(connection, round_id=round_row["id"], key=keys.preflight(round_row["id"], run["id"]),
                                       channel=channel, message=message, now=now)
     if not ok:
         failing = "; ".join(f"{c.label}: {c.reason}" for c in results if c.status == rules.FAIL)
         await outbox.post_in_round_thread(
-            connection, round_id=round_row["id"], key=f"round:{round_row['id']}:preflight:{run['id']}:alert", channel=channel,
+            connection, round_id=round_row["id"], key=keys.preflight_alert(round_row["id"], run["id"]), channel=channel,
             message=alert(campaign, round_row, f"Pre-flight failed, the round is blocked: {failing}"), now=now,
         )
     await refresh_parent(connection, services, campaign, round_row, now)
     return run
 
-
-def preflight_message_key(round_id: int, run_id: int) -> str:
-    return f"round:{round_id}:preflight:{run_id}"

@@ -22,6 +22,7 @@ from bot.messages.rehearsal import top_post
 from bot.services import Services
 from bot.states import PRE_SEND
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
@@ -129,7 +130,7 @@ async def start_rehearsal(services: Services, campaign: asyncpg.Record, user: st
                     detail={"summary": f"rehearsal {rehearsal['id']} of round {', '.join(str(c['number']) for c in copies)}",
                             "rehearsal": rehearsal["id"], "rounds": [c["number"] for c in copies],
                             "ends_at": max(p.ends_at for p in timeline).isoformat()})
-        await outbox.enqueue(connection, key=outbox.rehearsal_key(rehearsal["id"]), channel=campaign["channel"], now=now,
+        await outbox.enqueue(connection, key=keys.rehearsal_top(rehearsal["id"]), channel=campaign["channel"], now=now,
                              message=top_post(campaign, copies, started_by=user, live=not services.dry_run))
     log.info("rehearsal started", campaign=campaign["name"], rehearsal=rehearsal["id"], rounds=len(copies))
     numbers = ", ".join(str(c["number"]) for c in copies)

@@ -30,18 +30,19 @@ import asyncpg
 import asyncpg.exceptions
 
 from bot import preflight_rules
-from bot.announce import refresh_parent
 from bot.failpoints import failpoint
 from bot.logs import get_logger
 from bot.mailjet import DRAFT, DRAFT_STATUS, PROGRAMMED, SENT, MailjetError
 from bot.metrics import MAILJET_SENDS
 from bot.messages.common import humanize
-from bot.messages.rounds import alert, launch_confirmation
+from bot.messages.rounds import launch_confirmation
+from bot.round_changes import Note, change_round, refresh_parent
 from bot.states import FINAL
 from bot.states import RoundState as S
 from jobs import rehearsal, sent
 from jobs.engine import Outcome, StageContext
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
@@ -122,7 +123,7 @@ async def _draft_unchanged(ctx: StageContext) -> bool:
         run = await ctx.connection.fetchrow(Q.preflight_latest, ctx.round["id"])
         if run is not None and run["content_hash"] == current:
             return True
-        await _change_and_alert(ctx, S.BLOCKED, action="blocked: draft changed", key=f"changed:{run['id'] if run else 0}",
+        await _change_and_alert(ctx, S.BLOCKED, action="blocked: draft changed", key=keys.draft_changed(ctx.round["id"], run["id"] if run else None),
                                 text="The draft changed in Mailjet after pre-flight, so the round is blocked and nothing "
                                      "was sent. Re-run pre-flight to send it inside the window.", summary=DRAFT_CHANGED)
         return False
@@ -131,25 +132,19 @@ async def _draft_unchanged(ctx: StageContext) -> bool:
     if current == run["content_hash"]:
         return True
     await ctx.connection.execute(Q.approval_lapse, ctx.round["id"], ctx.now, "the draft changed since it was approved")
-    await _change_and_alert(ctx, S.READY, action="approval lapsed", key=f"lapsed:{approval['id']}",
+    await _change_and_alert(ctx, S.READY, action="approval lapsed", key=keys.approval_lapsed(ctx.round["id"], approval["id"]),
                             text="The draft changed in Mailjet after it was approved, so the approval lapsed and nothing "
                                  "was sent. Re-run pre-flight and approve again.", summary=DRAFT_CHANGED)
     return False
 
 
-async def _change_and_alert(ctx: StageContext, to_state: str, *, action: str, key: str, text: str, summary: str,
+async def _change_and_alert(ctx: StageContext, to_state: S, *, action: str, key: str, text: str, summary: str,
                             detail: str | None = None) -> None:
     """Move the round, audit it, alert in its thread and refresh its parent message."""
     # Read again: the send claim may have moved the round to `sending` on another connection.
     current = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
-    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], to_state, ctx.now, detail)
-    await audit(ctx.connection, now=ctx.now, actor="system", action=action, campaign_id=ctx.campaign["id"],
-                round_id=round_row["id"], detail={"summary": summary})
-    await outbox.post_in_round_thread(
-        ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:{key}", channel=ctx.campaign["channel"],
-        now=ctx.now, message=alert(ctx.campaign, round_row, text),
-    )
-    await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
+    await change_round(ctx.connection, ctx.services, ctx.campaign, current, to=to_state, now=ctx.now, actor="system",
+                       action=action, detail={"summary": summary}, outcome=detail, note=Note(key, text))
 
 
 async def claim_and_send(ctx: StageContext) -> Outcome:
@@ -205,7 +200,7 @@ async def record_sent(ctx: StageContext, *, campaign_id: int | None, dry_run: bo
     message = (await rehearsal.launch_message(ctx, round_row) if ctx.is_rehearsal else
                launch_confirmation(ctx.campaign, round_row, dry_run=dry_run, recipients=round_row["recipient_count"], note=note))
     await outbox.post_in_round_thread(
-        ctx.connection, round_id=round_row["id"], key=sent.confirmation_key(round_row["id"]),
+        ctx.connection, round_id=round_row["id"], key=keys.launch_confirmation(round_row["id"]),
         channel=ctx.campaign["channel"], now=ctx.now, message=message,
     )
     await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
@@ -266,6 +261,6 @@ async def end_round(ctx: StageContext, state: str, reason: str) -> Outcome:
     """The round becomes `missed` or `failed`: its pre-send stages cancelled, an alert that says why."""
     if not ctx.is_rehearsal:  # a rehearsal's wrap-up and cleanup still say what they would do
         await ctx.connection.execute(Q.stage_cancel_pending_presend, ctx.round["id"], ctx.now, f"round {state}")
-    await _change_and_alert(ctx, state, action=f"round {state}", key=f"round-{state}", text=reason, summary=reason,
+    await _change_and_alert(ctx, state, action=f"round {state}", key=keys.round_ended(ctx.round["id"], state), text=reason, summary=reason,
                             detail=reason)
     return Outcome.done(**{state: True}, reason=reason)

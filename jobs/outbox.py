@@ -38,6 +38,7 @@ from bot.membership import release_waiting
 from bot.metrics import OUTBOX_PENDING, OUTBOX_WAITING_FOR_CHANNEL, SLACK_DELIVERIES
 from bot.services import Services
 from bot.slack_text import SECTION_TEXT, fit, fit_payload
+from storage import outbox_keys as keys
 from storage.queries import Q
 
 log = get_logger(__name__)
@@ -247,12 +248,12 @@ class OutboxSender:
         await self._alert_undeliverable(connection, row, error)
 
     async def _alert_undeliverable(self, connection: asyncpg.Connection, row: asyncpg.Record, error: str) -> None:
-        if row["idempotency_key"].startswith("undeliverable:"):
+        if row["idempotency_key"].startswith(keys.undeliverable("")):
             return  # the alert itself failed: the log line above is all we can do
         text = (f":rotating_light: A campaign-bot message could not be delivered to Slack ({error}). "
                 f"Its key is `{row['idempotency_key']}`; `/campaign status` shows the current state.")
         await connection.execute(
-            Q.outbox_enqueue, f"undeliverable:{row['idempotency_key']}", None, row["channel"], "post", None, None,
+            Q.outbox_enqueue, keys.undeliverable(row["idempotency_key"]), None, row["channel"], "post", None, None,
             {"text": text, "blocks": []}, self.services.clock.now(),
         )
 

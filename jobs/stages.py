@@ -17,6 +17,7 @@ from bot.preflight import run_preflight
 from bot.states import FINAL, PRE_SEND
 from jobs.engine import Outcome, StageContext
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.queries import Q
 
 WARNING_GRACE = timedelta(minutes=5)
@@ -54,7 +55,7 @@ async def run_warning(ctx: StageContext) -> Outcome:
                              sends_in=ctx.round["scheduled_at"] - ctx.now, approval=approval)
     await outbox.post_in_round_thread(
         ctx.connection, round_id=ctx.round["id"],
-        key=f"round:{ctx.round['id']}:warning:{int(ctx.round['scheduled_at'].timestamp())}",
+        key=keys.warning(ctx.round["id"], ctx.round["scheduled_at"]),
         channel=ctx.campaign["channel"], message=message, now=ctx.now,
     )
     return Outcome.done(state=ctx.round["state"])
