@@ -71,8 +71,8 @@ async def build_plan(services: Services, connection: asyncpg.Connection, campaig
     share = rules.share_of(items, recipients)
     summary = rules.summarize(items, recipients, removals)
     await connection.execute(Q.cleanup_supersede, round_row["id"])
-    plan = await connection.fetchrow(Q.cleanup_insert, round_row["id"], now, built_by, [i.as_dict() for i in items],
-                                     summary, share, rules.needs_override(share))
+    plan = await Q.cleanup_insert.fetchrow(connection, round_id=round_row["id"], now=now, built_by=built_by, summary=summary,
+                                           items=[i.as_dict() for i in items], share=share, needs_override=rules.needs_override(share))
     await audit(connection, now=now, actor=built_by, action="cleanup plan built", campaign_id=campaign["id"],
                 round_id=round_row["id"], detail={"summary": f"{summary['suppressed']} to suppress ({share:.1%} of the round)",
                                                   "plan": plan["id"], **summary["by_reason"]})
@@ -131,8 +131,9 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
         if item["action"] == "record":
             await connection.execute(Q.record_event_only, round_row["id"], item["contact_id"], item["kind"], now)
         else:
-            await connection.execute(Q.suppress_contact, round_row["id"], item["contact_id"], item["email"], item["kind"],
-                                     now, threshold, rules.REVALIDATE_AFTER)
+            await Q.suppress_contact.execute(connection, round_id=round_row["id"], contact_id=item["contact_id"], email=item["email"],
+                                             kind=item["kind"], now=now, soft_threshold=threshold,
+                                             revalidate_after=rules.REVALIDATE_AFTER)
     # Who is actually suppressed now (a soft bounce under the threshold is not, nor one past
     # its revalidation date that only had a blocked message this time).
     candidates = sorted({i["contact_id"] for i in plan["items"]})

@@ -157,8 +157,8 @@ async def _resolve_sent(services: Services, target: CampaignRound, user: str, re
               + (f": {reason}" if reason else "") + ".")
     async with services.pool.acquire() as connection, connection.transaction():
         _refuse_unless_resolvable(await connection.fetchrow(Q.round_lock, round_row["id"]), campaign)
-        resolved = await connection.fetchrow(Q.round_resolve_sent, round_row["id"], now, sent_at, mailjet_campaign,
-                                             user, reason, detail)
+        resolved = await Q.round_resolve_sent.fetchrow(connection, round_id=round_row["id"], now=now, sent_at=sent_at,
+                                                       mailjet_campaign_id=mailjet_campaign, user=user, reason=reason, detail=detail)
         rearmed = await connection.fetch(Q.stage_rearm_after_send, round_row["id"], now)
         await connection.execute(Q.stage_run_add, round_row["id"], "metrics", now + early_look_delay(campaign))
         await record_change(connection, services, campaign, resolved, now=now, actor=user, action="resolved: sent",

@@ -102,10 +102,9 @@ async def run_preflight(services: Services, connection: asyncpg.Connection, camp
         raise PreflightRefused(f"round {round_row['number']} is {round_row['state']}; pre-flight no longer applies")
     results, content_hash = await gather_checks(services, connection, campaign, round_row, now)
     ok = rules.passed(results)
-    run = await connection.fetchrow(
-        Q.preflight_insert, round_row["id"], now, ok, [c.as_dict() for c in results], content_hash,
-        round_row["scheduled_at"], requested_by,
-    )
+    run = await Q.preflight_insert.fetchrow(
+        connection, round_id=round_row["id"], now=now, passed=ok, checks=[c.as_dict() for c in results],
+        content_hash=content_hash, scheduled_at=round_row["scheduled_at"], requested_by=requested_by)
     new_state = RoundState.READY if ok else RoundState.BLOCKED
     approval = await connection.fetchrow(Q.live_approval, round_row["id"])
     lapsed_reason = None

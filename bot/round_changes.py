@@ -28,17 +28,13 @@ class RoundChangeRefused(Exception):
 
 @dataclass(frozen=True)
 class Note:
-    """What the round's thread is told: a note of `stage` (broadcast when "alert"), or with
-    `stage` None an alert (the :rotating_light: form, broadcast)."""
-
+    """What the round's thread is told: a note of `stage` (broadcast when "alert"), or with `stage` None an alert."""
     key: str
     text: str
     stage: str | None = None
 
     def message(self, campaign: asyncpg.Record, round_row: asyncpg.Record) -> outbox.SlackMessage:
-        if self.stage is None:
-            return alert(campaign, round_row, self.text)
-        return thread_note(campaign, round_row, self.stage, self.text)
+        return alert(campaign, round_row, self.text) if self.stage is None else thread_note(campaign, round_row, self.stage, self.text)
 
 
 async def refresh_parent(connection: asyncpg.Connection, services: Services, campaign: asyncpg.Record,
@@ -56,11 +52,8 @@ async def change_round(connection: asyncpg.Connection, services: Services, campa
                        round_row: asyncpg.Record, *, to: RoundState, now: datetime, actor: str, action: str | None,
                        detail: dict[str, Any] | None = None, note: Note | None = None, outcome: str | None = None,
                        refresh: bool = True) -> asyncpg.Record:
-    """Move `round_row` from the state it was read in to `to`; returns the changed row.
-
-    `outcome` becomes the round's outcome_detail. Raises RoundChangeRefused when the round is no
-    longer in that state (the caller's transaction then rolls back whatever it queued).
-    """
+    """Move `round_row` from the state it was read in to `to` (`outcome` becomes its outcome_detail); returns
+    the changed row. Raises RoundChangeRefused when the round is no longer in that state."""
     changed = await connection.fetchrow(Q.round_transition, round_row["id"], round_row["state"], to, now, outcome)
     if changed is None:
         raise RoundChangeRefused(f"round {round_row['id']} is no longer {round_row['state']}; it did not become {to}")

@@ -76,8 +76,9 @@ class WeeklySummaryJob:
             if now >= rules.cutoff(instant, self.zone):
                 # Missed by more than the cut-off: record it once (if the bot posted summaries before) and move on.
                 if await connection.fetchval(Q.weekly_summary_any_before, week):
-                    row = await connection.fetchrow(Q.weekly_summary_claim, week, instant, "skipped", True, now,
-                                                    services.instance_id, {"reason": "missed past the cut-off"})
+                    row = await Q.weekly_summary_claim.fetchrow(
+                        connection, week=week, due_at=instant, state="skipped", late=True, now=now,
+                        done_by=services.instance_id, detail={"reason": "missed past the cut-off"})
                     if row is not None:
                         await audit(connection, now=now, actor="system", action="weekly summary skipped",
                                     detail={"summary": f"week of {week}: due {instant.isoformat()}, the bot was not running "
@@ -93,11 +94,10 @@ class WeeklySummaryJob:
                 upcoming_total=upcoming[0]["total"] if upcoming else 0,
             )
             late = bool(built.metadata["event_payload"]["late"])
-            claimed = await connection.fetchrow(
-                Q.weekly_summary_claim, week, instant, "posted", late, now, services.instance_id,
-                {"sent": built.metadata["event_payload"]["sent_rounds"],
-                 "upcoming": built.metadata["event_payload"]["upcoming_rounds"]},
-            )
+            claimed = await Q.weekly_summary_claim.fetchrow(
+                connection, week=week, due_at=instant, state="posted", late=late, now=now, done_by=services.instance_id,
+                detail={"sent": built.metadata["event_payload"]["sent_rounds"],
+                        "upcoming": built.metadata["event_payload"]["upcoming_rounds"]})
             if claimed is None:
                 return  # another replica wrote it while this one was reading
             channel = services.settings.CAMPAIGN_CHANNEL

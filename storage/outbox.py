@@ -71,9 +71,8 @@ async def enqueue(
         if rehearsal_id is not None:
             message = as_rehearsal(message)
             thread_key = keys.rehearsal_top(rehearsal_id) if kind == "post" else thread_key
-    row = await connection.fetchrow(
-        Q.outbox_enqueue, key, round_id, channel, kind, thread_key, target_key, message.payload(), now
-    )
+    row = await Q.outbox_enqueue.fetchrow(connection, key=key, round_id=round_id, channel=channel, kind=kind,
+                                          thread_key=thread_key, target_key=target_key, payload=message.payload(), now=now)
     return row is not None
 
 
@@ -111,7 +110,8 @@ async def upload(
 ) -> bool:
     """A file uploaded into the thread of the outbox message `thread_key` (the weekly summary's chart)."""
     payload = {"text": comment, "filename": filename, "title": title, "content_b64": base64.b64encode(content).decode()}
-    row = await connection.fetchrow(Q.outbox_enqueue, key, round_id, channel, "upload", thread_key, None, payload, now)
+    row = await Q.outbox_enqueue.fetchrow(connection, key=key, round_id=round_id, channel=channel, kind="upload",
+                                          thread_key=thread_key, target_key=None, payload=payload, now=now)
     return row is not None
 
 
