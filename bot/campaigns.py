@@ -97,10 +97,10 @@ async def create_campaign(services: Services, new: NewCampaign, user_id: str) ->
 
     offsets = {stage: int(delta.total_seconds()) for stage, delta in new.offsets.items()}
     async with services.pool.acquire() as connection, connection.transaction():
-        campaign = await connection.fetchrow(
-            Q.campaign_insert, new.name, new.list_id, new.draft_id, new.rounds, new.zone.key, list(new.days),
-            new.send_time, offsets, new.window, new.approval, services.settings.CAMPAIGN_CHANNEL, user_id, now,
-        )
+        campaign = await Q.campaign_insert.fetchrow(
+            connection, name=new.name, list_id=new.list_id, draft_id=new.draft_id, rounds=new.rounds, timezone=new.zone.key,
+            send_days=list(new.days), send_time=new.send_time, offsets=offsets, launch_window=new.window,
+            approval_policy=new.approval, channel=services.settings.CAMPAIGN_CHANNEL, created_by=user_id, now=now)
         if campaign is None:
             raise CommandError(f"a campaign named `{new.name}` already exists", "new")
         await connection.execute(

@@ -15,18 +15,18 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from bot.announce import announce
 from bot.holiday_calendar import holiday_name
 from bot.messages.rounds import preflight_result
-from bot.preflight import PreflightRefused, preflight_message_key, run_preflight
+from bot.preflight import PreflightRefused, run_preflight
+from bot.round_changes import Note, change_round, record_change
 from bot.schedule import STAGES, ScheduleError, format_instant, parse_instant
 from bot.services import Services
 from bot.slack_text import reason as shown
+from bot.states import PRE_SEND, RESCHEDULABLE, RoundState
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
-
-UNSENT = ("planned", "ready", "blocked", "approved")
 
 
 class Refused(Exception):
@@ -83,12 +83,12 @@ async def approve(services: Services, target: CampaignRound, user: str, *, prefl
     async with services.pool.acquire() as connection, connection.transaction():
         round_row = await connection.fetchrow(Q.round_lock, target.round["id"])
         number = round_row["number"]
-        if round_row["state"] == "approved":
+        if round_row["state"] == RoundState.APPROVED:
             existing = await connection.fetchrow(Q.live_approval, round_row["id"])
             raise Refused(f"round {number} is already approved by <@{existing['approved_by']}> at "
                           f"{format_instant(existing['approved_at'], campaign['timezone'])}; nothing changed")
-        if round_row["state"] != "ready":
-            reasons = {"planned": "no pre-flight has passed yet", "blocked": "its pre-flight failed; fix it and re-run pre-flight"}
+        if round_row["state"] != RoundState.READY:
+            reasons = {RoundState.PLANNED: "no pre-flight has passed yet", RoundState.BLOCKED: "its pre-flight failed; fix it and re-run pre-flight"}
             raise Refused(f"round {number} cannot be approved: {reasons.get(round_row['state'], 'it is ' + round_row['state'])}")
         latest = await connection.fetchrow(Q.preflight_latest, round_row["id"])
         if latest is None or not latest["passed"]:
@@ -103,18 +103,17 @@ async def approve(services: Services, target: CampaignRound, user: str, *, prefl
         approval = await connection.fetchrow(Q.approval_insert, round_row["id"], latest["id"], user, now)
         if approval is None:
             raise Refused(f"round {number} was approved by someone else a moment ago; nothing changed")
-        round_row = await connection.fetchrow(Q.round_transition, round_row["id"], "ready", "approved", now, None)
-        await audit(connection, now=now, actor=user, action="approved", campaign_id=campaign["id"], round_id=round_row["id"],
-                    detail={"summary": f"pre-flight #{latest['id']}", "preflight_run": latest["id"]})
         when = format_instant(now, campaign["timezone"])
         held = " It stays held until an approver resumes it." if round_row["held"] else ""
-        await announce(connection, services, target.campaign, round_row, stage="preflight", now=now,
-                       key=f"round:{round_row['id']}:approved:{approval['id']}",
-                       text=f":large_green_circle: Launch approved by <@{user}> at {when}.{held}")
+        round_row = await change_round(
+            connection, services, campaign, round_row, to=RoundState.APPROVED, now=now, actor=user, action="approved",
+            detail={"summary": f"pre-flight #{latest['id']}", "preflight_run": latest["id"]},
+            note=Note(keys.approved(round_row["id"], approval["id"]),
+                      f":large_green_circle: Launch approved by <@{user}> at {when}.{held}", "preflight"))
         await outbox.enqueue(
-            connection, key=f"{preflight_message_key(round_row['id'], latest['id'])}:approved:{approval['id']}",
+            connection, key=keys.preflight_approved(round_row["id"], latest["id"], approval["id"]),
             channel=campaign["channel"], round_id=round_row["id"], kind="update",
-            target_key=preflight_message_key(round_row["id"], latest["id"]), now=now,
+            target_key=keys.preflight(round_row["id"], latest["id"]), now=now,
             message=preflight_result(campaign, round_row, latest, approval, requested_by=latest["requested_by"]),
         )
         await connection.execute(Q.stage_wake_launch, round_row["id"], now)
@@ -131,12 +130,11 @@ async def hold(services: Services, campaign: asyncpg.Record, rounds: list[asyncp
             if round_row is None:
                 continue
             held.append(round_row["number"])
-            await audit(connection, now=now, actor=user, action="held", campaign_id=campaign["id"], round_id=round_row["id"],
-                        detail={"summary": reason or "no reason given"})
-            await announce(connection, services, campaign, round_row, stage="alert", now=now,
-                           key=f"round:{round_row['id']}:hold:{now.timestamp()}",
-                           text=f":pause_button: Held by <@{user}>{': ' + shown(reason) if reason else ''}. "
-                                "It will not be sent unless an approver resumes it in time.")
+            await record_change(connection, services, campaign, round_row, now=now, actor=user, action="held",
+                                detail={"summary": reason or "no reason given"},
+                                note=Note(keys.control(round_row["id"], "hold", now),
+                                          f":pause_button: Held by <@{user}>{': ' + shown(reason) if reason else ''}. "
+                                          "It will not be sent unless an approver resumes it in time.", "alert"))
     if not held:
         states = ", ".join(f"round {r['number']} {'already held' if r['held'] else r['state']}" for r in rounds)
         raise Refused(f"nothing to hold ({states}); nothing changed")
@@ -152,11 +150,10 @@ async def resume(services: Services, campaign: asyncpg.Record, rounds: list[asyn
             if round_row is None:
                 continue
             resumed.append(round_row["number"])
-            await audit(connection, now=now, actor=user, action="resumed", campaign_id=campaign["id"], round_id=round_row["id"])
-            needs = "" if round_row["state"] == "approved" or campaign["approval_policy"] == "auto" else " It still needs an approval to be sent."
-            await announce(connection, services, campaign, round_row, stage="prelaunch", now=now,
-                           key=f"round:{round_row['id']}:resume:{now.timestamp()}",
-                           text=f":arrow_forward: Hold lifted by <@{user}>.{needs}")
+            needs = "" if round_row["state"] == RoundState.APPROVED or campaign["approval_policy"] == "auto" else " It still needs an approval to be sent."
+            await record_change(connection, services, campaign, round_row, now=now, actor=user, action="resumed",
+                                note=Note(keys.control(round_row["id"], "resume", now),
+                                          f":arrow_forward: Hold lifted by <@{user}>.{needs}", "prelaunch"))
             await connection.execute(Q.stage_wake_launch, round_row["id"], now)
     if not resumed:
         raise Refused("no held round to resume; nothing changed")
@@ -168,17 +165,16 @@ async def cancel(services: Services, target: CampaignRound, user: str, reason: s
     campaign = target.campaign
     async with services.pool.acquire() as connection, connection.transaction():
         round_row = await connection.fetchrow(Q.round_lock, target.round["id"])
-        if round_row["state"] not in UNSENT:
+        if round_row["state"] not in PRE_SEND:
             raise Refused(f"round {round_row['number']} is {round_row['state']}; only an unsent round can be cancelled")
         detail = f"Cancelled by <@{user}>" + (f": {reason}" if reason else "")
-        round_row = await connection.fetchrow(Q.round_transition, round_row["id"], round_row["state"], "cancelled", now, detail)
         await connection.execute(Q.approval_lapse, round_row["id"], now, "round cancelled")
         await connection.execute(Q.stage_cancel_pending_presend, round_row["id"], now, "round cancelled")
-        await audit(connection, now=now, actor=user, action="cancelled", campaign_id=campaign["id"], round_id=round_row["id"],
-                    detail={"summary": reason or "no reason given"})
         said = f"Cancelled by <@{user}>" + (f": {shown(reason)}" if reason else "")
-        await announce(connection, services, target.campaign, round_row, stage="alert", now=now,
-                       key=f"round:{round_row['id']}:cancelled", text=f":x: {said}. It will never be sent.")
+        round_row = await change_round(
+            connection, services, campaign, round_row, to=RoundState.CANCELLED, now=now, actor=user, action="cancelled",
+            detail={"summary": reason or "no reason given"}, outcome=detail,
+            note=Note(keys.cancelled(round_row["id"]), f":x: {said}. It will never be sent.", "alert"))
     return f"Cancelled round {round_row['number']} of *{campaign['name']}*."
 
 
@@ -195,7 +191,7 @@ async def reschedule(services: Services, target: CampaignRound, user: str, insta
     async with services.pool.acquire() as connection, connection.transaction():
         round_row = await connection.fetchrow(Q.round_lock, target.round["id"])
         number = round_row["number"]
-        if round_row["state"] not in (*UNSENT, "missed"):
+        if round_row["state"] not in RESCHEDULABLE:
             raise Refused(f"round {number} is {round_row['state']}; only an unsent or missed round can be rescheduled")
         neighbours = {r["number"]: r for r in await connection.fetch(Q.rounds_of_campaign, campaign["id"])}
         before, after = neighbours.get(number - 1), neighbours.get(number + 1)
@@ -209,13 +205,12 @@ async def reschedule(services: Services, target: CampaignRound, user: str, insta
         offsets = campaign["offsets"]
         for stage in STAGES:
             await connection.execute(Q.stage_replan, round_row["id"], stage, instant + timedelta(seconds=offsets[stage]))
-        await audit(connection, now=now, actor=user, action="rescheduled", campaign_id=campaign["id"], round_id=round_row["id"],
-                    detail={"summary": f"{old.isoformat()} → {instant.isoformat()}", "approval_cleared": lapsed is not None})
         cleared = " Its approval was cleared: pre-flight runs again and it needs a new approval." if lapsed else " Pre-flight runs again before it."
-        await announce(connection, services, target.campaign, round_row, stage="prelaunch", now=now,
-                       key=f"round:{round_row['id']}:reschedule:{now.timestamp()}",
-                       text=f":calendar: Rescheduled by <@{user}> from {format_instant(old, campaign['timezone'])} "
-                            f"to {format_instant(instant, campaign['timezone'])}.{cleared}")
+        await record_change(connection, services, campaign, round_row, now=now, actor=user, action="rescheduled",
+                            detail={"summary": f"{old.isoformat()} → {instant.isoformat()}", "approval_cleared": lapsed is not None},
+                            note=Note(keys.control(round_row["id"], "reschedule", now),
+                                      f":calendar: Rescheduled by <@{user}> from {format_instant(old, campaign['timezone'])} "
+                                      f"to {format_instant(instant, campaign['timezone'])}.{cleared}", "prelaunch"))
     return (f"Round {number} of *{campaign['name']}* now sends {format_instant(instant, campaign['timezone'])}."
             + holiday_warning(instant, campaign))
 
@@ -240,7 +235,7 @@ async def set_freeze(services: Services, user: str, *, frozen: bool, reason: str
                     detail={"summary": reason or ""})
         text = (f":ice_cube: <@{user}> froze every send, everywhere{': ' + shown(reason) if reason else ''}. No round goes out until an admin unfreezes."
                 if frozen else f":sunny: <@{user}> unfroze sends. Approved rounds still inside their launch window go out now (once).")
-        await outbox.enqueue(connection, key=f"freeze:{now.timestamp()}:{frozen}", channel=services.settings.CAMPAIGN_CHANNEL,
+        await outbox.enqueue(connection, key=keys.freeze(now, frozen), channel=services.settings.CAMPAIGN_CHANNEL,
                              now=now, message=outbox.SlackMessage(text=text))
         if not frozen:
             await connection.execute(Q.stage_wake_launch, None, now)
@@ -255,11 +250,11 @@ async def override_bounce(services: Services, target: CampaignRound, user: str) 
         round_row = await connection.fetchrow(Q.round_bounce_override, target.round["id"], user, now)
         if round_row is None:
             raise Refused(f"round {target.round['number']} is {target.round['state']}; the override no longer applies")
-        await audit(connection, now=now, actor=user, action="bounce check overridden", campaign_id=target.campaign["id"],
-                    round_id=round_row["id"], detail={"summary": "previous round's bounce rate accepted by an approver"})
-        await announce(connection, services, target.campaign, round_row, stage="preflight", now=now,
-                       key=f"round:{round_row['id']}:bounce-override:{now.timestamp()}",
-                       text=f":warning: <@{user}> overrode the previous round's bounce-rate check; pre-flight runs again.")
+        await record_change(connection, services, target.campaign, round_row, now=now, actor=user, action="bounce check overridden",
+                            detail={"summary": "previous round's bounce rate accepted by an approver"},
+                            note=Note(keys.control(round_row["id"], "bounce-override", now),
+                                      f":warning: <@{user}> overrode the previous round's bounce-rate check; pre-flight runs again.",
+                                      "preflight"))
         run = await run_preflight(services, connection, target.campaign, round_row, requested_by=user, now=now)
     return (f"Override recorded; pre-flight {'passed' if run['passed'] else 'still fails'} for round "
             f"{target.round['number']} of *{target.campaign['name']}*.")

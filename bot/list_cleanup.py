@@ -18,19 +18,20 @@ from typing import Any
 import asyncpg
 
 from bot import suppression_rules as rules
-from bot.announce import announce, refresh_parent
 from bot.controls import Refused
 from bot.mailjet import MailjetError
 from bot.messages.common import plural
 from bot.messages.rounds import CLEANUP_SAMPLE, cleanup_plan, thread_note
+from bot.round_changes import Note, change_round, refresh_parent
 from bot.services import Services
+from bot.states import SENT, RoundState
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
 # Mailjet's MessageStatus filter values -> our event kinds.
 MESSAGE_STATUS_KINDS = {10: "hard", 9: "soft", 6: "spam", 7: "unsub", 8: "blocked"}
-SENT_STATES = ("sent", "reported", "cleaned")
 REMOVE_CHUNK = 1000
 
 
@@ -49,7 +50,7 @@ async def gather_events(services: Services, connection: asyncpg.Connection, camp
 async def build_plan(services: Services, connection: asyncpg.Connection, campaign: asyncpg.Record,
                      round_row: asyncpg.Record, *, built_by: str, now: datetime) -> asyncpg.Record:
     """Build, store and post the round's cleanup plan. Call inside a transaction."""
-    if round_row["state"] not in SENT_STATES:
+    if round_row["state"] not in SENT:
         raise Refused(f"round {round_row['number']} was not sent ({round_row['state']}); there is nothing to clean")
     if round_row["dry_run"]:
         raise Refused(f"round {round_row['number']} was a dry run: Mailjet sent nothing, so nothing bounced")
@@ -70,20 +71,20 @@ async def build_plan(services: Services, connection: asyncpg.Connection, campaig
     share = rules.share_of(items, recipients)
     summary = rules.summarize(items, recipients, removals)
     await connection.execute(Q.cleanup_supersede, round_row["id"])
-    plan = await connection.fetchrow(Q.cleanup_insert, round_row["id"], now, built_by, [i.as_dict() for i in items],
-                                     summary, share, rules.needs_override(share))
+    plan = await Q.cleanup_insert.fetchrow(connection, round_id=round_row["id"], now=now, built_by=built_by, summary=summary,
+                                           items=[i.as_dict() for i in items], share=share, needs_override=rules.needs_override(share))
     await audit(connection, now=now, actor=built_by, action="cleanup plan built", campaign_id=campaign["id"],
                 round_id=round_row["id"], detail={"summary": f"{summary['suppressed']} to suppress ({share:.1%} of the round)",
                                                   "plan": plan["id"], **summary["by_reason"]})
     labels = await _round_labels(connection, list(removals))
     await outbox.post_in_round_thread(
-        connection, round_id=round_row["id"], key=f"round:{round_row['id']}:cleanup:{plan['id']}", channel=campaign["channel"],
+        connection, round_id=round_row["id"], key=keys.cleanup(round_row["id"], plan["id"]), channel=campaign["channel"],
         now=now, message=cleanup_plan(campaign, round_row, plan, labels),
     )
     if len(plan["items"]) > CLEANUP_SAMPLE:
         # The message shows a sample; the full list goes with it, in the thread, through the same outbox.
         await outbox.upload_in_round_thread(
-            connection, round_id=round_row["id"], key=f"round:{round_row['id']}:cleanup:{plan['id']}:csv",
+            connection, round_id=round_row["id"], key=keys.cleanup(round_row["id"], plan["id"], "csv"),
             channel=campaign["channel"], filename=f"cleanup-plan-{plan['id']}-round-{round_row['number']}.csv",
             title=f"{campaign['name']} round {round_row['number']}: cleanup plan #{plan['id']}, every contact",
             content=rules.plan_csv(plan["items"]), now=now,
@@ -130,8 +131,9 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
         if item["action"] == "record":
             await connection.execute(Q.record_event_only, round_row["id"], item["contact_id"], item["kind"], now)
         else:
-            await connection.execute(Q.suppress_contact, round_row["id"], item["contact_id"], item["email"], item["kind"],
-                                     now, threshold, rules.REVALIDATE_AFTER)
+            await Q.suppress_contact.execute(connection, round_id=round_row["id"], contact_id=item["contact_id"], email=item["email"],
+                                             kind=item["kind"], now=now, soft_threshold=threshold,
+                                             revalidate_after=rules.REVALIDATE_AFTER)
     # Who is actually suppressed now (a soft bounce under the threshold is not, nor one past
     # its revalidation date that only had a blocked message this time).
     candidates = sorted({i["contact_id"] for i in plan["items"]})
@@ -146,24 +148,23 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
     for round_id in touched:
         changed = await connection.fetchrow(Q.round_recount, round_id)
         other = await connection.fetchrow(Q.campaign_by_id, changed["campaign_id"])
-        if changed["state"] == "approved":
+        if changed["state"] == RoundState.APPROVED:
             # Its list changed, so the approval lapses ("a round sends only if an approver approved it …
             # and nothing material changed since (time, list, draft content)").
             await connection.execute(Q.approval_lapse, round_id, now, f"cleanup plan {plan['id']} changed its list")
-            changed = await connection.fetchrow(Q.round_transition, round_id, "approved", "ready", now, None)
-            await announce(connection, services, other, changed, stage="alert", now=now,
-                           key=f"round:{round_id}:cleanup:{plan['id']}:lapsed",
-                           text=":warning: A list cleanup removed contacts from this round, so its approval lapsed. "
-                                "Run pre-flight again and approve it to send.")
+            await change_round(connection, services, other, changed, to=RoundState.READY, now=now, actor=user, action=None,
+                               note=Note(keys.cleanup(round_id, plan["id"], "lapsed"),
+                                         ":warning: A list cleanup removed contacts from this round, so its approval "
+                                         "lapsed. Run pre-flight again and approve it to send.", "alert"))
         else:
             await refresh_parent(connection, services, other, changed, now)
-    cleaned = await connection.fetchrow(Q.round_transition, round_row["id"], round_row["state"], "cleaned", now, None) \
-        if round_row["state"] in ("sent", "reported") else round_row
+    cleaned = await connection.fetchrow(Q.round_transition, round_row["id"], round_row["state"], RoundState.CLEANED, now, None) \
+        if round_row["state"] in (RoundState.SENT, RoundState.REPORTED) else round_row
     await audit(connection, now=now, actor=user, action="cleanup applied", campaign_id=campaign["id"], round_id=round_row["id"],
                 detail={"summary": f"{len(set(suppressed))} suppressed; removed from {len(touched)} unsent rounds",
                         "plan": plan["id"]})
     await outbox.post_in_round_thread(
-        connection, round_id=round_row["id"], key=f"round:{round_row['id']}:cleanup:{plan['id']}:applied",
+        connection, round_id=round_row["id"], key=keys.cleanup(round_row["id"], plan["id"], "applied"),
         channel=campaign["channel"], now=now,
         message=thread_note(campaign, cleaned, "cleanup",
                             f":broom: Cleanup applied by <@{user}>: {len(set(suppressed))} contacts suppressed and "
@@ -172,8 +173,8 @@ async def _apply_in_database(services: Services, connection: asyncpg.Connection,
     # The plan message shows it was applied, without its button.
     labels = await _round_labels(connection, sorted(touched))
     await outbox.enqueue(
-        connection, key=f"round:{round_row['id']}:cleanup:{plan['id']}:shown-applied", channel=campaign["channel"],
-        round_id=round_row["id"], kind="update", target_key=f"round:{round_row['id']}:cleanup:{plan['id']}", now=now,
+        connection, key=keys.cleanup(round_row["id"], plan["id"], "shown-applied"), channel=campaign["channel"],
+        round_id=round_row["id"], kind="update", target_key=keys.cleanup(round_row["id"], plan["id"]), now=now,
         message=cleanup_plan(campaign, cleaned, applied, labels),
     )
     await refresh_parent(connection, services, campaign, cleaned, now)

@@ -16,20 +16,20 @@ from typing import Any
 
 import asyncpg
 
-from bot.announce import announce
 from bot.controls import CampaignRound, Refused
 from bot.mailjet import DRAFT_STATUS, MailjetError
 from bot.messages.common import plural, when
 from bot.schedule import early_look_delay, format_instant
+from bot.round_changes import Note, record_change
 from bot.services import Services
+from bot.states import UNSENT, RoundState
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
 Row = Mapping[str, Any]
 
-# Rounds that may still go out (or, `sending`, may have): a campaign holding one is not archived.
-UNSENT = ("planned", "ready", "blocked", "approved", "sending")
 KIND_LABEL = {"hard": "hard bounce", "soft": "soft bounce", "spam": "spam complaint", "unsub": "unsubscribe",
               "blocked": "blocked by Mailjet"}
 REASON_LABEL = {"hard_bounce": "hard bounce", "soft_bounce": "soft bounces", "spam": "spam complaint",
@@ -48,7 +48,7 @@ def archive_blockers(campaign: Row, rounds: Sequence[Row]) -> list[str]:
     for r in rounds:
         if r["state"] in UNSENT and campaign["planning_state"] != "failed":
             blockers.append(f"round {r['number']} is {r['state']}")
-        elif r["state"] == "failed" and not r.get("resolution"):
+        elif r["state"] == RoundState.FAILED and not r.get("resolution"):
             blockers.append(f"round {r['number']} failed and is not resolved (`/campaign resolve`)")
     return blockers
 
@@ -56,7 +56,7 @@ def archive_blockers(campaign: Row, rounds: Sequence[Row]) -> list[str]:
 def resolve_refusal(round_row: Row, zone: str) -> str | None:
     """Why `/campaign resolve` does not apply to this round, or None when it does."""
     number = round_row["number"]
-    if round_row["state"] != "failed" and not round_row.get("resolution"):
+    if round_row["state"] != RoundState.FAILED and not round_row.get("resolution"):
         return (f"round {number} is {round_row['state']}; only a failed round (Mailjet could not say whether it "
                 "went out) can be resolved")
     if round_row.get("resolution"):
@@ -157,17 +157,16 @@ async def _resolve_sent(services: Services, target: CampaignRound, user: str, re
               + (f": {reason}" if reason else "") + ".")
     async with services.pool.acquire() as connection, connection.transaction():
         _refuse_unless_resolvable(await connection.fetchrow(Q.round_lock, round_row["id"]), campaign)
-        resolved = await connection.fetchrow(Q.round_resolve_sent, round_row["id"], now, sent_at, mailjet_campaign,
-                                             user, reason, detail)
+        resolved = await Q.round_resolve_sent.fetchrow(connection, round_id=round_row["id"], now=now, sent_at=sent_at,
+                                                       mailjet_campaign_id=mailjet_campaign, user=user, reason=reason, detail=detail)
         rearmed = await connection.fetch(Q.stage_rearm_after_send, round_row["id"], now)
         await connection.execute(Q.stage_run_add, round_row["id"], "metrics", now + early_look_delay(campaign))
-        await audit(connection, now=now, actor=user, action="resolved: sent", campaign_id=campaign["id"],
-                    round_id=round_row["id"],
-                    detail={"summary": f"Mailjet campaign {mailjet_campaign}" + (f"; {reason}" if reason else ""),
-                            "mailjet_campaign_id": mailjet_campaign, "draft_status": status,
-                            "stages_rearmed": [r["stage"] for r in rearmed]})
-        await announce(connection, services, campaign, resolved, stage="launch", key=f"round:{resolved['id']}:resolved",
-                       text=f":white_check_mark: {detail} The early look, wrap-up and list cleanup follow.", now=now)
+        await record_change(connection, services, campaign, resolved, now=now, actor=user, action="resolved: sent",
+                            detail={"summary": f"Mailjet campaign {mailjet_campaign}" + (f"; {reason}" if reason else ""),
+                                    "mailjet_campaign_id": mailjet_campaign, "draft_status": status,
+                                    "stages_rearmed": [r["stage"] for r in rearmed]},
+                            note=Note(keys.resolved(resolved["id"]),
+                                      f":white_check_mark: {detail} The early look, wrap-up and list cleanup follow.", "launch"))
     return (f"Round {round_row['number']} of *{campaign['name']}* is recorded as sent (Mailjet campaign "
             f"{mailjet_campaign}); the early look, wrap-up and list cleanup follow.")
 
@@ -180,10 +179,9 @@ async def _resolve_not_sent(services: Services, target: CampaignRound, user: str
     async with services.pool.acquire() as connection, connection.transaction():
         _refuse_unless_resolvable(await connection.fetchrow(Q.round_lock, round_row["id"]), campaign)
         resolved = await connection.fetchrow(Q.round_resolve_not_sent, round_row["id"], now, user, reason, detail)
-        await audit(connection, now=now, actor=user, action="resolved: not sent", campaign_id=campaign["id"],
-                    round_id=round_row["id"], detail={"summary": reason or "no reason given"})
-        await announce(connection, services, campaign, resolved, stage="launch", key=f"round:{resolved['id']}:resolved",
-                       text=f":heavy_minus_sign: {detail}", now=now)
+        await record_change(connection, services, campaign, resolved, now=now, actor=user, action="resolved: not sent",
+                            detail={"summary": reason or "no reason given"},
+                            note=Note(keys.resolved(resolved["id"]), f":heavy_minus_sign: {detail}", "launch"))
     return f"Round {round_row['number']} of *{campaign['name']}* is closed as not sent."
 
 
@@ -241,7 +239,7 @@ async def archive(services: Services, campaign: asyncpg.Record, user: str) -> st
         await audit(connection, now=now, actor=user, action="archived", campaign_id=campaign["id"],
                     detail={"summary": f"{plural(len(rounds), 'round')}: "
                                        + ", ".join(f"{r['number']} {r['state']}" for r in rounds)})
-        await outbox.enqueue(connection, key=f"campaign:{campaign['id']}:archived", channel=campaign["channel"], now=now,
+        await outbox.enqueue(connection, key=keys.archived(campaign["id"]), channel=campaign["channel"], now=now,
                              message=outbox.SlackMessage(text=f":file_cabinet: <@{user}> archived *{campaign['name']}*: it "
                                                               "leaves `/campaign list` and the Home tab; its status, "
                                                               "report and log still answer by name."))

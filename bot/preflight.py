@@ -19,14 +19,16 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from bot import preflight_rules as rules
-from bot.announce import refresh_parent
 from bot.holiday_calendar import holiday_name
 from bot.mailjet import MailjetNotFound
 from bot.rates import Counts
 from bot.schedule import format_instant, on_allowed_day_and_time
 from bot.messages.rounds import alert, preflight_result
+from bot.round_changes import refresh_parent
 from bot.services import Services
+from bot.states import PRE_SEND, RoundState
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
@@ -96,22 +98,21 @@ async def run_preflight(services: Services, connection: asyncpg.Connection, camp
                         round_row: asyncpg.Record, *, requested_by: str, now: datetime, late_by: str | None = None) -> asyncpg.Record:
     """Run, store and announce a pre-flight; returns the stored run. Call inside a transaction."""
     round_row = await connection.fetchrow(Q.round_lock, round_row["id"])
-    if round_row["state"] not in ("planned", "ready", "blocked", "approved"):
+    if round_row["state"] not in PRE_SEND:
         raise PreflightRefused(f"round {round_row['number']} is {round_row['state']}; pre-flight no longer applies")
     results, content_hash = await gather_checks(services, connection, campaign, round_row, now)
     ok = rules.passed(results)
-    run = await connection.fetchrow(
-        Q.preflight_insert, round_row["id"], now, ok, [c.as_dict() for c in results], content_hash,
-        round_row["scheduled_at"], requested_by,
-    )
-    new_state = "ready" if ok else "blocked"
+    run = await Q.preflight_insert.fetchrow(
+        connection, round_id=round_row["id"], now=now, passed=ok, checks=[c.as_dict() for c in results],
+        content_hash=content_hash, scheduled_at=round_row["scheduled_at"], requested_by=requested_by)
+    new_state = RoundState.READY if ok else RoundState.BLOCKED
     approval = await connection.fetchrow(Q.live_approval, round_row["id"])
     lapsed_reason = None
     if approval is not None:
         approved_run = await connection.fetchrow(Q.preflight_by_id, approval["preflight_run_id"])
         unchanged = ok and approved_run["content_hash"] == content_hash and approved_run["scheduled_at"] == round_row["scheduled_at"]
         if unchanged:
-            new_state = "approved"
+            new_state = RoundState.APPROVED
         else:
             lapsed_reason = ("pre-flight now fails" if not ok else
                              "the draft changed since it was approved" if approved_run["content_hash"] != content_hash else
@@ -126,17 +127,14 @@ async def run_preflight(services: Services, connection: asyncpg.Connection, camp
     channel = campaign["channel"]
     message = preflight_result(campaign, round_row, run, approval if not lapsed_reason else None,
                                requested_by=requested_by, late_by=late_by, lapsed_reason=lapsed_reason)
-    await outbox.post_in_round_thread(connection, round_id=round_row["id"], key=preflight_message_key(round_row["id"], run["id"]),
+    await outbox.post_in_round_thread(connection, round_id=round_row["id"], key=keys.preflight(round_row["id"], run["id"]),
                                       channel=channel, message=message, now=now)
     if not ok:
         failing = "; ".join(f"{c.label}: {c.reason}" for c in results if c.status == rules.FAIL)
         await outbox.post_in_round_thread(
-            connection, round_id=round_row["id"], key=f"round:{round_row['id']}:preflight:{run['id']}:alert", channel=channel,
+            connection, round_id=round_row["id"], key=keys.preflight_alert(round_row["id"], run["id"]), channel=channel,
             message=alert(campaign, round_row, f"Pre-flight failed, the round is blocked: {failing}"), now=now,
         )
     await refresh_parent(connection, services, campaign, round_row, now)
     return run
 
-
-def preflight_message_key(round_id: int, run_id: int) -> str:
-    return f"round:{round_id}:preflight:{run_id}"

@@ -13,6 +13,8 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlparse
 
+from bot.states import NOT_SENT, SENT
+
 PASS, WARN, FAIL = "pass", "warn", "fail"
 BOUNCE_CRITICAL = 0.05          # previous round's bounce rate that blocks the next one
 LIST_COUNT_TOLERANCE = 0.01     # list size may differ from the ledger by 1% with a warning
@@ -126,9 +128,9 @@ def previous_round_bounce(previous: dict[str, Any] | None, *, bounce_rate: float
     if previous is None:
         return Check("bounce", label, PASS, "this is the first round")
     state = previous["state"]
-    if state in ("cancelled", "missed", "failed"):
+    if state in NOT_SENT:
         return Check("bounce", label, PASS, f"round {previous['number']} was not sent ({state})")
-    if state not in ("sent", "reported", "cleaned"):
+    if state not in SENT:
         return Check("bounce", label, WARN, f"round {previous['number']} has not been sent yet ({state})")
     if bounce_rate is None:
         return Check("bounce", label, WARN, f"round {previous['number']} was sent but has no numbers yet")

@@ -20,7 +20,9 @@ from bot.controls import Refused
 from bot.logs import get_logger
 from bot.messages.rehearsal import top_post
 from bot.services import Services
+from bot.states import PRE_SEND
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
@@ -32,7 +34,6 @@ SPAN = timedelta(minutes=2)
 LEAD = timedelta(seconds=3)
 # The stages a rehearsal runs (the early look at the numbers needs a live send: never).
 STAGES = ("prelaunch", "preflight", "warning", "launch", "wrapup", "cleanup")
-UNSENT = ("planned", "ready", "blocked", "approved")
 
 
 class RehearsalError(ValueError):
@@ -106,7 +107,7 @@ async def start_rehearsal(services: Services, campaign: asyncpg.Record, user: st
     async with services.pool.acquire() as connection, connection.transaction():
         campaign = await connection.fetchrow(Q.campaign_lock, campaign["id"])
         running = await connection.fetchrow(Q.rehearsal_running, campaign["id"])
-        real_rounds = [r for r in await connection.fetch(Q.rounds_of_campaign, campaign["id"]) if r["state"] in UNSENT]
+        real_rounds = [r for r in await connection.fetch(Q.rounds_of_campaign, campaign["id"]) if r["state"] in PRE_SEND]
         why_not = refusal(planning_state=campaign["planning_state"], unsent=len(real_rounds),
                                 running_since=running["started_at"] if running else None)
         if why_not:
@@ -129,7 +130,7 @@ async def start_rehearsal(services: Services, campaign: asyncpg.Record, user: st
                     detail={"summary": f"rehearsal {rehearsal['id']} of round {', '.join(str(c['number']) for c in copies)}",
                             "rehearsal": rehearsal["id"], "rounds": [c["number"] for c in copies],
                             "ends_at": max(p.ends_at for p in timeline).isoformat()})
-        await outbox.enqueue(connection, key=outbox.rehearsal_key(rehearsal["id"]), channel=campaign["channel"], now=now,
+        await outbox.enqueue(connection, key=keys.rehearsal_top(rehearsal["id"]), channel=campaign["channel"], now=now,
                              message=top_post(campaign, copies, started_by=user, live=not services.dry_run))
     log.info("rehearsal started", campaign=campaign["name"], rehearsal=rehearsal["id"], rounds=len(copies))
     numbers = ", ".join(str(c["number"]) for c in copies)

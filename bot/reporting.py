@@ -16,9 +16,9 @@ from bot.messages.common import section
 from bot.messages.report import WrapupReport, build_wrapup_report
 from bot.rates import Counts
 from bot.services import Services
+from bot.states import SENT
 from storage.queries import Q
 
-SENT_STATES = ("sent", "reported", "cleaned")
 # Mailjet's MessageStatus filter values for hard and soft bounces.
 HARD_BOUNCED, SOFT_BOUNCED = 10, 9
 
@@ -59,7 +59,7 @@ async def earlier_rounds(connection: asyncpg.Connection, campaign_id: int, numbe
     latest = {s["number"]: s for s in await connection.fetch(Q.latest_snapshots_of_campaign, campaign_id)}
     rounds = await connection.fetch(Q.rounds_of_campaign, campaign_id)
     return [(r["number"], Counts.from_statcounters(latest[r["number"]]["counters"]) if r["number"] in latest else None)
-            for r in rounds if r["number"] < number and r["state"] in SENT_STATES and r["mailjet_campaign_id"]]
+            for r in rounds if r["number"] < number and r["state"] in SENT and r["mailjet_campaign_id"]]
 
 
 async def build_report(services: Services, connection: asyncpg.Connection, campaign: asyncpg.Record,
@@ -80,7 +80,7 @@ async def report_now(services: Services, campaign: asyncpg.Record, number: int |
         rounds = [r for r in await connection.fetch(Q.rounds_of_campaign, campaign["id"])
                   if number is None or r["number"] == number]
         for round_row in rounds:
-            why_not = (f"not sent ({round_row['state']}); no numbers." if round_row["state"] not in SENT_STATES else
+            why_not = (f"not sent ({round_row['state']}); no numbers." if round_row["state"] not in SENT else
                        "a dry run; Mailjet sent nothing, so there are no numbers." if round_row["dry_run"] else
                        "sent; Mailjet has not given its campaign id yet, so there are no numbers to show."
                        if not round_row["mailjet_campaign_id"] else None)

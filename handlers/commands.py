@@ -26,6 +26,7 @@ from bot.reasons import store_cancel_request
 from bot.rehearsal import start_rehearsal
 from bot.reporting import report_now
 from bot.services import Services
+from bot.states import PRE_SEND
 from handlers.glue import finish, guarded, role_refusal
 from handlers.modal import open_new_campaign_modal
 from storage.queries import Q
@@ -209,7 +210,7 @@ async def cancel(invocation: Invocation) -> Reply:
     """Asks to confirm with a button of its own; the click (cancel_round) does the cancelling."""
     target = await round_of(invocation)
     round_row = target.round
-    if round_row["state"] not in controls.UNSENT:
+    if round_row["state"] not in PRE_SEND:
         return Reply(f":no_entry_sign: round {round_row['number']} is {round_row['state']}; only an unsent round can be cancelled")
     reason = invocation.command.reason or ""
     # The reason rides with the click by reference: a block_id holds 255 characters, a reason any length.

@@ -25,6 +25,7 @@ from bot.messages.common import STAGE_LABEL
 from bot.messages.rounds import alert
 from bot.services import Services
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
@@ -175,7 +176,7 @@ class Engine:
                     f"Last error: {error[:300]}. See `/campaign log \"{ctx.campaign['name']}\"`; "
                     "the runbook says what to check.")
             await outbox.post_in_round_thread(
-                ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:{stage}:gave-up",
+                ctx.connection, round_id=ctx.round["id"], key=keys.gave_up(ctx.round["id"], stage),
                 channel=ctx.campaign["channel"], message=alert(ctx.campaign, ctx.round, text), now=now,
             )
             if self.after_stage is not None:

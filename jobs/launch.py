@@ -31,16 +31,19 @@ import asyncpg
 import asyncpg.exceptions
 
 from bot import preflight_rules
-from bot.announce import refresh_parent
 from bot.failpoints import failpoint
 from bot.logs import get_logger
 from bot.mailjet import DRAFT, DRAFT_STATUS, PROGRAMMED, SENT, MailjetError
 from bot.metrics import MAILJET_SENDS
 from bot.messages.common import humanize
-from bot.messages.rounds import alert, launch_confirmation
+from bot.messages.rounds import launch_confirmation
+from bot.round_changes import Note, change_round, refresh_parent
+from bot.states import FINAL
+from bot.states import RoundState as S
 from jobs import rehearsal, sent
 from jobs.engine import Outcome, StageContext
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
@@ -60,20 +63,19 @@ def rate_limit_pause(attempts: int) -> timedelta:
 # so a request of the crashed process that was still on the wire has landed or died.
 RESEND_PAUSE = timedelta(seconds=5)
 DRAFT_CHANGED = "the draft's content changed since pre-flight checked it"
-TERMINAL = ("sent", "reported", "cleaned", "cancelled", "missed", "failed")
 
 
 async def run_launch(ctx: StageContext) -> Outcome:
     round_row, campaign, now = ctx.round, ctx.campaign, ctx.now
     deadline = round_row["scheduled_at"] + campaign["launch_window"]
-    if round_row["state"] in TERMINAL:
+    if round_row["state"] in FINAL:
         return Outcome.skipped(f"round is {round_row['state']}")
-    if round_row["state"] == "sending":
+    if round_row["state"] == S.SENDING:
         return await reconcile(ctx)
     if now < round_row["scheduled_at"]:
         return Outcome.wait(round_row["scheduled_at"], "not before the round's instant")
     if now > deadline:
-        return await end_round(ctx, "missed", why_not_sent(ctx, await _gate(ctx)))
+        return await end_round(ctx, S.MISSED, why_not_sent(ctx, await _gate(ctx)))
     gate = await _gate(ctx)
     if gate is not None:
         # A rehearsal reports at once what the real launch would wait for.
@@ -92,13 +94,13 @@ async def _gate(ctx: StageContext) -> str | None:
         return "sends are frozen"
     if round_row["held"]:
         return "the round is held"
-    if round_row["state"] == "approved":
+    if round_row["state"] == S.APPROVED:
         return None
-    if round_row["state"] == "ready" and (campaign["approval_policy"] == "auto" or ctx.is_rehearsal):
+    if round_row["state"] == S.READY and (campaign["approval_policy"] == "auto" or ctx.is_rehearsal):
         return None  # a rehearsal reports the approval the real round needs instead of waiting for it
-    if round_row["state"] == "ready":
+    if round_row["state"] == S.READY:
         return "waiting for approval"
-    if round_row["state"] == "blocked":
+    if round_row["state"] == S.BLOCKED:
         return "blocked by pre-flight"
     return "pre-flight has not passed"
 
@@ -119,11 +121,11 @@ async def _draft_unchanged(ctx: StageContext) -> bool:
     draft, content = await asyncio.gather(mailjet.get_draft(ctx.round["mailjet_draft_id"]),
                                           mailjet.get_draft_content(ctx.round["mailjet_draft_id"]))
     current = preflight_rules.content_hash(draft, content)
-    if ctx.round["state"] != "approved":
+    if ctx.round["state"] != S.APPROVED:
         run = await ctx.connection.fetchrow(Q.preflight_latest, ctx.round["id"])
         if run is not None and run["content_hash"] == current:
             return True
-        await _change_and_alert(ctx, "blocked", action="blocked: draft changed", key=f"changed:{run['id'] if run else 0}",
+        await _change_and_alert(ctx, S.BLOCKED, action="blocked: draft changed", key=keys.draft_changed(ctx.round["id"], run["id"] if run else None),
                                 text="The draft changed in Mailjet after pre-flight, so the round is blocked and nothing "
                                      "was sent. Re-run pre-flight to send it inside the window.", summary=DRAFT_CHANGED)
         return False
@@ -132,25 +134,19 @@ async def _draft_unchanged(ctx: StageContext) -> bool:
     if current == run["content_hash"]:
         return True
     await ctx.connection.execute(Q.approval_lapse, ctx.round["id"], ctx.now, "the draft changed since it was approved")
-    await _change_and_alert(ctx, "ready", action="approval lapsed", key=f"lapsed:{approval['id']}",
+    await _change_and_alert(ctx, S.READY, action="approval lapsed", key=keys.approval_lapsed(ctx.round["id"], approval["id"]),
                             text="The draft changed in Mailjet after it was approved, so the approval lapsed and nothing "
                                  "was sent. Re-run pre-flight and approve again.", summary=DRAFT_CHANGED)
     return False
 
 
-async def _change_and_alert(ctx: StageContext, to_state: str, *, action: str, key: str, text: str, summary: str,
+async def _change_and_alert(ctx: StageContext, to_state: S, *, action: str, key: str, text: str, summary: str,
                             detail: str | None = None) -> None:
     """Move the round, audit it, alert in its thread and refresh its parent message."""
     # Read again: the send claim may have moved the round to `sending` on another connection.
     current = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
-    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], to_state, ctx.now, detail)
-    await audit(ctx.connection, now=ctx.now, actor="system", action=action, campaign_id=ctx.campaign["id"],
-                round_id=round_row["id"], detail={"summary": summary})
-    await outbox.post_in_round_thread(
-        ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:{key}", channel=ctx.campaign["channel"],
-        now=ctx.now, message=alert(ctx.campaign, round_row, text),
-    )
-    await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
+    await change_round(ctx.connection, ctx.services, ctx.campaign, current, to=to_state, now=ctx.now, actor="system",
+                       action=action, detail={"summary": summary}, outcome=detail, note=Note(key, text))
 
 
 async def claim_and_send(ctx: StageContext) -> Outcome:
@@ -206,7 +202,7 @@ async def record_sent(ctx: StageContext, *, campaign_id: int | None, dry_run: bo
     message = (await rehearsal.launch_message(ctx, round_row) if ctx.is_rehearsal else
                launch_confirmation(ctx.campaign, round_row, dry_run=dry_run, recipients=round_row["recipient_count"], note=note))
     await outbox.post_in_round_thread(
-        ctx.connection, round_id=round_row["id"], key=sent.confirmation_key(round_row["id"]),
+        ctx.connection, round_id=round_row["id"], key=keys.launch_confirmation(round_row["id"]),
         channel=ctx.campaign["channel"], now=ctx.now, message=message,
     )
     await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
@@ -227,7 +223,7 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
         status, campaign_id = await services.mailjet.sent_campaign(round_row["mailjet_draft_id"])
     except MailjetError as exc:
         if ctx.now > deadline + timedelta(hours=1):
-            return await end_round(ctx, "failed", f"Mailjet could not tell whether draft {round_row['mailjet_draft_id']} "
+            return await end_round(ctx, S.FAILED, f"Mailjet could not tell whether draft {round_row['mailjet_draft_id']} "
                                                   f"was sent ({exc}). Check the draft's status in Mailjet before doing "
                                                   "anything else.")
         pause = RATE_LIMIT_PAUSE if exc.rate_limited else RECONCILE_RETRY
@@ -238,11 +234,11 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
                                  note="Confirmed from Mailjet after an interrupted send call.")
     if status == DRAFT and rejected:
         # Mailjet answered and refused (a 4xx): retrying the same call would only be refused again.
-        return await end_round(ctx, "failed", f"Mailjet refused to send draft {round_row['mailjet_draft_id']}: "
+        return await end_round(ctx, S.FAILED, f"Mailjet refused to send draft {round_row['mailjet_draft_id']}: "
                                               f"{after_error}. Nothing was sent. Fix the draft in Mailjet, then "
                                               "reschedule the round.")
     if status == DRAFT:
-        back_to = "approved" if await ctx.connection.fetchrow(Q.live_approval, round_row["id"]) else "ready"
+        back_to = S.APPROVED if await ctx.connection.fetchrow(Q.live_approval, round_row["id"]) else S.READY
         detail = RATE_LIMITED_NOTE if rate_limited else None
         await ctx.connection.execute(Q.round_release_claim, round_row["id"], back_to, ctx.now, detail)
         await audit(ctx.connection, now=ctx.now, actor="system",
@@ -257,7 +253,7 @@ async def reconcile(ctx: StageContext, *, after_error: str | None = None, reject
         return Outcome.wait(min(ctx.now + pause, deadline), "Mailjet is rate-limiting; trying again inside the window"
                             if rate_limited else "the send did not happen; retrying inside the window")
     return await end_round(
-        ctx, "failed",
+        ctx, S.FAILED,
         f"Mailjet reports draft {round_row['mailjet_draft_id']} as {DRAFT_STATUS.get(status, status)} after a send "
         f"attempt{f' that failed ({after_error})' if after_error else ''}. Check in Mailjet whether it went out "
         "before doing anything else; campaign-bot will not send it again.")
@@ -267,6 +263,6 @@ async def end_round(ctx: StageContext, state: str, reason: str) -> Outcome:
     """The round becomes `missed` or `failed`: its pre-send stages cancelled, an alert that says why."""
     if not ctx.is_rehearsal:  # a rehearsal's wrap-up and cleanup still say what they would do
         await ctx.connection.execute(Q.stage_cancel_pending_presend, ctx.round["id"], ctx.now, f"round {state}")
-    await _change_and_alert(ctx, state, action=f"round {state}", key=f"round-{state}", text=reason, summary=reason,
+    await _change_and_alert(ctx, state, action=f"round {state}", key=keys.round_ended(ctx.round["id"], state), text=reason, summary=reason,
                             detail=reason)
     return Outcome.done(**{state: True}, reason=reason)

@@ -38,6 +38,7 @@ from bot.membership import release_waiting
 from bot.metrics import OUTBOX_PENDING, OUTBOX_WAITING_FOR_CHANNEL, SLACK_DELIVERIES
 from bot.services import Services
 from bot.slack_text import SECTION_TEXT, fit, fit_payload
+from storage import outbox_keys as keys
 from storage.queries import Q
 
 log = get_logger(__name__)
@@ -208,8 +209,9 @@ class OutboxSender:
         now = self.services.clock.now()
         # Slack posted nothing: the attempt is taken back, so neither the give-up count nor the
         # duplicate check counts it.
-        await connection.execute(Q.outbox_wait_for_channel, row["id"], now, channel, row["attempts"],
-                                 row["attempt_started_at"], f"slack: {WAIT_FOR_INVITE} (waiting for an invite)")
+        await Q.outbox_wait_for_channel.execute(connection, outbox_id=row["id"], now=now, channel=channel, attempts=row["attempts"],
+                                                attempt_started_at=row["attempt_started_at"],
+                                                error=f"slack: {WAIT_FOR_INVITE} (waiting for an invite)")
         SLACK_DELIVERIES.labels(row["kind"], "waiting").inc()
         if self.services.membership.concerns(channel):
             self.services.membership.set(False)
@@ -247,14 +249,13 @@ class OutboxSender:
         await self._alert_undeliverable(connection, row, error)
 
     async def _alert_undeliverable(self, connection: asyncpg.Connection, row: asyncpg.Record, error: str) -> None:
-        if row["idempotency_key"].startswith("undeliverable:"):
+        if row["idempotency_key"].startswith(keys.undeliverable("")):
             return  # the alert itself failed: the log line above is all we can do
         text = (f":rotating_light: A campaign-bot message could not be delivered to Slack ({error}). "
                 f"Its key is `{row['idempotency_key']}`; `/campaign status` shows the current state.")
-        await connection.execute(
-            Q.outbox_enqueue, f"undeliverable:{row['idempotency_key']}", None, row["channel"], "post", None, None,
-            {"text": text, "blocks": []}, self.services.clock.now(),
-        )
+        await Q.outbox_enqueue.execute(
+            connection, key=keys.undeliverable(row["idempotency_key"]), round_id=None, channel=row["channel"], kind="post",
+            thread_key=None, target_key=None, payload={"text": text, "blocks": []}, now=self.services.clock.now())
 
     async def _find_earlier_delivery(self, channel: str, thread_ts: str | None, row: asyncpg.Record) -> str | None:
         """Look for our block_id (a post) or our file name (an upload) in messages posted since the

@@ -31,6 +31,7 @@ from bot.services import Services
 from bot.messages.common import plural
 from bot.messages.rounds import campaign_planned
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
@@ -170,7 +171,7 @@ class Planner:
                     detail={"summary": f"{plural(eligible, 'recipient')} in {plural(len(rounds), 'round')}",
                             "eligible": eligible, "revalidated": campaign["revalidated_contacts"] or 0,
                             "rounds": {r["number"]: r["recipient_count"] for r in rounds}, "ledger_rows": counts["eligible"]})
-        await outbox.enqueue(connection, key=f"campaign:{campaign['id']}:planned", channel=campaign["channel"],
+        await outbox.enqueue(connection, key=keys.planned(campaign["id"]), channel=campaign["channel"],
                              message=campaign_planned(campaign, rounds), now=now)
         log.info("campaign planned", eligible=eligible)
 
@@ -188,7 +189,7 @@ class Planner:
                     detail={"error": error[:500], "attempt": row["planning_attempts"], "gave_up": row["planning_state"] == "failed"})
         if row["planning_state"] == "failed":
             await outbox.enqueue(
-                connection, key=f"campaign:{campaign['id']}:planning-failed", channel=campaign["channel"], now=now,
+                connection, key=keys.planning_failed(campaign["id"]), channel=campaign["channel"], now=now,
                 message=outbox.SlackMessage(
                     text=f":rotating_light: Planning *{campaign['name']}* failed: {error[:500]}. Nothing will be sent "
                          f"for it. Fix the cause and plan it again under another name (see the runbook)."),

@@ -25,20 +25,21 @@ from typing import Any
 
 import asyncpg
 
-from bot import rehearsal as rules
 from bot.logs import get_logger
 from bot.messages import rehearsal as rb
 from bot.messages.rounds import thread_note
 from bot.preflight_rules import FAIL
+from bot.round_changes import Note, change_round
 from bot.services import Services
+from bot.states import PRE_SEND, SENT, RoundState
 from jobs.engine import Outcome, StageContext
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
 log = get_logger(__name__)
 
-FINAL_SENT = ("sent", "reported", "cleaned")
 
 
 async def real_round(ctx: StageContext) -> asyncpg.Record:
@@ -57,15 +58,11 @@ async def would_not_send(ctx: StageContext, reason: str) -> Outcome:
     the copy as missed, which is what the real round becomes if nothing changes."""
     real = await real_round(ctx)
     current = await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
-    round_row = await ctx.connection.fetchrow(Q.round_transition, current["id"], current["state"], "missed", ctx.now,
-                                              f"The rehearsal's launch would not send: {reason}.")
-    await audit(ctx.connection, now=ctx.now, actor="system", action="launch would not send", campaign_id=ctx.campaign["id"],
-                round_id=round_row["id"], detail={"summary": reason})
-    await outbox.post_in_round_thread(
-        ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:launch:rehearsal",
-        channel=ctx.campaign["channel"], now=ctx.now,
-        message=thread_note(ctx.campaign, round_row, "launch", rb.launch_would_not_send(ctx.campaign, round_row, real, reason)),
-    )
+    await change_round(ctx.connection, ctx.services, ctx.campaign, current, to=RoundState.MISSED, now=ctx.now, actor="system",
+                       action="launch would not send", detail={"summary": reason}, refresh=False,
+                       outcome=f"The rehearsal's launch would not send: {reason}.",
+                       note=Note(keys.rehearsal_note(current["id"], "launch"),
+                                 rb.launch_would_not_send(ctx.campaign, current, real, reason), "launch"))
     return Outcome.done(would_send=False, reason=reason)
 
 
@@ -78,7 +75,7 @@ async def after_stage(ctx: StageContext, state: str, result: dict[str, Any]) -> 
         stage = ctx.run["stage"]
         text = rb.stage_note(ctx.campaign, round_row, stage, str(result.get("reason") or state),
                              soft_bounce_threshold=ctx.services.settings.SOFT_BOUNCE_THRESHOLD)
-        await outbox.post_in_round_thread(ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:{stage}:rehearsal",
+        await outbox.post_in_round_thread(ctx.connection, round_id=round_row["id"], key=keys.rehearsal_note(round_row["id"], stage),
                                           channel=ctx.campaign["channel"], now=ctx.now,
                                           message=thread_note(ctx.campaign, round_row, stage, text))
     await finish_if_done(ctx.services, ctx.connection, ctx.round["rehearsal_id"], ctx.campaign, ctx.now)
@@ -95,10 +92,10 @@ async def finish_if_done(services: Services, connection: asyncpg.Connection, reh
     rounds = await connection.fetch(Q.rehearsal_rounds, rehearsal_id)
     items = []
     for r in rounds:
-        if r["state"] in rules.UNSENT:  # a stage gave up before the launch: the copy ends here
-            await connection.execute(Q.round_transition, r["id"], r["state"], "cancelled", now, "the rehearsal ended")
+        if r["state"] in PRE_SEND:  # a stage gave up before the launch: the copy ends here
+            await connection.execute(Q.round_transition, r["id"], r["state"], RoundState.CANCELLED, now, "the rehearsal ended")
         failing = [f"{c['label']}: {c['reason']}" for c in (r["preflight_checks"] or []) if c["status"] == FAIL]
-        would_send = r["state"] in FINAL_SENT
+        would_send = r["state"] in SENT
         items.append({
             "round": r["number"], "real_at": r["real_scheduled_at"], "preflight_passed": r["preflight_passed"],
             "failing": failing, "would_send": would_send, "recipients": r["recipient_count"],
@@ -109,11 +106,11 @@ async def finish_if_done(services: Services, connection: asyncpg.Connection, reh
     verdict = rb.verdict(items)
     await audit(connection, now=now, actor="system", action="rehearsal finished", campaign_id=campaign["id"],
                 detail={"summary": f"rehearsal {rehearsal_id}: {verdict}", "rehearsal": rehearsal_id, "rounds": stored})
-    key = outbox.rehearsal_key(rehearsal_id)
-    await outbox.enqueue(connection, key=f"rehearsal:{rehearsal_id}:summary", channel=rehearsal["channel"], now=now,
+    key = keys.rehearsal_top(rehearsal_id)
+    await outbox.enqueue(connection, key=keys.rehearsal_summary(rehearsal_id), channel=rehearsal["channel"], now=now,
                          thread_key=key, message=rb.summary(campaign, items, now))
     copies = [{**dict(r), "real_scheduled_at": r["real_scheduled_at"]} for r in rounds]
-    await outbox.enqueue(connection, key=f"{key}:finished", channel=rehearsal["channel"], now=now, kind="update", target_key=key,
+    await outbox.enqueue(connection, key=keys.rehearsal_finished(rehearsal_id), channel=rehearsal["channel"], now=now, kind="update", target_key=key,
                          message=rb.top_post(campaign, copies, started_by=rehearsal["started_by"], live=not services.dry_run,
                                              finished={"at": now, "verdict": verdict}))
     log.info("rehearsal finished", rehearsal=rehearsal_id, verdict=verdict)
@@ -122,6 +119,6 @@ async def finish_if_done(services: Services, connection: asyncpg.Connection, reh
 
 def _why_not(round_row: asyncpg.Record) -> str:
     detail = (round_row["outcome_detail"] or "").removeprefix("The rehearsal's launch would not send: ").rstrip(".")
-    if round_row["state"] == "missed":
+    if round_row["state"] == RoundState.MISSED:
         return detail or "its launch window closed"
     return f"the rehearsal stopped with the copy {round_row['state']}" + (f" ({detail})" if detail else "")

@@ -16,14 +16,17 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from bot.announce import refresh_parent
 from bot.logs import get_logger
 from bot.mailjet import DRAFT_STATUS, PROGRAMMED, SENT
 from bot.messages.common import humanize
 from bot.messages.rounds import alert, launch_confirmation
+from bot.round_changes import refresh_parent
 from bot.schedule import early_look_delay
+from bot.states import SENT as SENT_STATES
+from bot.states import UNSENT
 from jobs.engine import Outcome, StageContext
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
@@ -35,10 +38,6 @@ LONGEST_PAUSE = timedelta(minutes=5)
 # Past this without an id the channel is told (once); past GIVE_UP the stage stops looking.
 ALERT_AFTER = timedelta(minutes=30)
 GIVE_UP_AFTER = timedelta(hours=24)
-
-
-def confirmation_key(round_id: int) -> str:
-    return f"round:{round_id}:launch:confirmation"
 
 
 async def follow_the_send(connection: asyncpg.Connection, campaign: asyncpg.Record, round_row: asyncpg.Record,
@@ -90,7 +89,7 @@ async def _record(ctx: StageContext, campaign_id: int, waited: timedelta) -> Out
                 round_id=round_row["id"], detail={"summary": f"Mailjet campaign {campaign_id}", "mailjet_campaign_id": campaign_id,
                                                   "seconds_after_send": int(waited.total_seconds())})
     await outbox.update_in_place(
-        connection, round_id=round_row["id"], target_key=confirmation_key(round_row["id"]), channel=campaign["channel"],
+        connection, round_id=round_row["id"], target_key=keys.launch_confirmation(round_row["id"]), channel=campaign["channel"],
         now=now, message=launch_confirmation(campaign, round_row, dry_run=False, recipients=round_row["recipient_count"],
                                              note=round_row["outcome_detail"]),
     )
@@ -103,7 +102,7 @@ async def _record(ctx: StageContext, campaign_id: int, waited: timedelta) -> Out
 async def _alert(ctx: StageContext, which: str, text: str) -> None:
     # Keyed: said once however often the stage looks again.
     await outbox.post_in_round_thread(
-        ctx.connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:campaign-id:{which}",
+        ctx.connection, round_id=ctx.round["id"], key=keys.campaign_id_note(ctx.round["id"], which),
         channel=ctx.campaign["channel"], now=ctx.now, message=alert(ctx.campaign, ctx.round, text),
     )
 
@@ -112,10 +111,10 @@ def not_sent_yet(ctx: StageContext, after: timedelta = timedelta(0)) -> Outcome 
     """Post-send stages wait for the launch to settle (until `after` past its window), and skip
     rounds that were never sent."""
     state = ctx.round["state"]
-    if state in ("planned", "ready", "blocked", "approved", "sending"):
+    if state in UNSENT:
         deadline = ctx.round["scheduled_at"] + ctx.campaign["launch_window"]
         return Outcome.wait(max(deadline, ctx.now) + after, "the launch has not settled yet")
-    if state not in ("sent", "reported", "cleaned"):
+    if state not in SENT_STATES:
         return Outcome.skipped(f"round was not sent ({state})")
     return None
 

@@ -14,8 +14,10 @@ from datetime import timedelta
 
 from bot.messages.rounds import launch_warning, round_parent
 from bot.preflight import run_preflight
+from bot.states import FINAL, PRE_SEND
 from jobs.engine import Outcome, StageContext
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.queries import Q
 
 WARNING_GRACE = timedelta(minutes=5)
@@ -45,7 +47,7 @@ async def run_prelaunch(ctx: StageContext) -> Outcome:
 async def run_warning(ctx: StageContext) -> Outcome:
     if ctx.late_by > WARNING_GRACE or ctx.now >= ctx.round["scheduled_at"]:
         return Outcome.skipped(f"late by {_minutes(ctx.late_by)} min; a launch warning that late would mislead")
-    if ctx.round["state"] in ("cancelled", "missed", "failed", "sent", "reported", "cleaned"):
+    if ctx.round["state"] in FINAL:
         return Outcome.skipped(f"round is {ctx.round['state']}")
     frozen = (await ctx.connection.fetchrow(Q.freeze_state))["frozen"]
     approval = await ctx.connection.fetchrow(Q.live_approval, ctx.round["id"])
@@ -53,14 +55,14 @@ async def run_warning(ctx: StageContext) -> Outcome:
                              sends_in=ctx.round["scheduled_at"] - ctx.now, approval=approval)
     await outbox.post_in_round_thread(
         ctx.connection, round_id=ctx.round["id"],
-        key=f"round:{ctx.round['id']}:warning:{int(ctx.round['scheduled_at'].timestamp())}",
+        key=keys.warning(ctx.round["id"], ctx.round["scheduled_at"]),
         channel=ctx.campaign["channel"], message=message, now=ctx.now,
     )
     return Outcome.done(state=ctx.round["state"])
 
 
 async def run_preflight_stage(ctx: StageContext) -> Outcome:
-    if ctx.round["state"] not in ("planned", "ready", "blocked", "approved"):
+    if ctx.round["state"] not in PRE_SEND:
         return Outcome.skipped(f"round is {ctx.round['state']}")
     late_by = f"{int(ctx.late_by.total_seconds() // 60)} min" if ctx.is_late else None
     run = await run_preflight(ctx.services, ctx.connection, ctx.campaign, ctx.round, requested_by="system",

@@ -24,6 +24,7 @@ from bot.failpoints import failpoint
 from bot.logs import get_logger
 from bot.services import Services
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.outbox import SlackMessage
 from storage.queries import Q
@@ -33,10 +34,6 @@ log = get_logger(__name__)
 # After a failed attempt (the database or the chart failed), look again this much later.
 RETRY_AFTER = timedelta(seconds=60)
 ROWS = 50
-
-
-def summary_key(week: object) -> str:
-    return f"weekly-summary:{week}"
 
 
 class WeeklySummaryJob:
@@ -79,8 +76,9 @@ class WeeklySummaryJob:
             if now >= rules.cutoff(instant, self.zone):
                 # Missed by more than the cut-off: record it once (if the bot posted summaries before) and move on.
                 if await connection.fetchval(Q.weekly_summary_any_before, week):
-                    row = await connection.fetchrow(Q.weekly_summary_claim, week, instant, "skipped", True, now,
-                                                    services.instance_id, {"reason": "missed past the cut-off"})
+                    row = await Q.weekly_summary_claim.fetchrow(
+                        connection, week=week, due_at=instant, state="skipped", late=True, now=now,
+                        done_by=services.instance_id, detail={"reason": "missed past the cut-off"})
                     if row is not None:
                         await audit(connection, now=now, actor="system", action="weekly summary skipped",
                                     detail={"summary": f"week of {week}: due {instant.isoformat()}, the bot was not running "
@@ -96,15 +94,14 @@ class WeeklySummaryJob:
                 upcoming_total=upcoming[0]["total"] if upcoming else 0,
             )
             late = bool(built.metadata["event_payload"]["late"])
-            claimed = await connection.fetchrow(
-                Q.weekly_summary_claim, week, instant, "posted", late, now, services.instance_id,
-                {"sent": built.metadata["event_payload"]["sent_rounds"],
-                 "upcoming": built.metadata["event_payload"]["upcoming_rounds"]},
-            )
+            claimed = await Q.weekly_summary_claim.fetchrow(
+                connection, week=week, due_at=instant, state="posted", late=late, now=now, done_by=services.instance_id,
+                detail={"sent": built.metadata["event_payload"]["sent_rounds"],
+                        "upcoming": built.metadata["event_payload"]["upcoming_rounds"]})
             if claimed is None:
                 return  # another replica wrote it while this one was reading
             channel = services.settings.CAMPAIGN_CHANNEL
-            key = summary_key(week)
+            key = keys.weekly_summary(week)
             await outbox.enqueue(connection, key=key, channel=channel, now=now,
                                  message=SlackMessage(text=built.text, blocks=built.blocks, metadata=built.metadata))
             if built.chart_rounds:
@@ -112,7 +109,7 @@ class WeeklySummaryJob:
 
                 png = await asyncio.to_thread(render_rates_chart, built.chart_rounds, f"Rounds sent in the week before {week}",
                                               built.chart_labels)
-                await outbox.upload(connection, key=f"{key}:chart", channel=channel, thread_key=key,
+                await outbox.upload(connection, key=keys.weekly_summary_chart(week), channel=channel, thread_key=key,
                                     filename=f"weekly-summary-{week}.png", title=f"Rates of the rounds sent before {week}",
                                     content=png, comment="Delivery, bounce, open and click rates of the week's sent rounds.",
                                     now=now)

@@ -11,16 +11,18 @@ from datetime import timedelta
 
 import asyncpg
 
-from bot.announce import refresh_parent
 from bot.list_cleanup import build_plan
 from bot.messages.common import round_title
 from bot.messages.report import report_message
 from bot.messages.rounds import alert, thread_note
 from bot.rates import Counts, Verdict
 from bot.reporting import MailjetUnreadable, build_report, collect
+from bot.round_changes import refresh_parent
+from bot.states import RoundState
 from jobs import sent
 from jobs.engine import Outcome, StageContext
 from storage import outbox
+from storage import outbox_keys as keys
 from storage.audit import audit
 from storage.queries import Q
 
@@ -56,7 +58,7 @@ async def run_wrapup(ctx: StageContext) -> Outcome:
                 f"{'this was a rehearsal' if ctx.is_rehearsal else 'this round was a dry run'}, "
                 "so Mailjet sent nothing and there are no numbers to report." if round_row["dry_run"] else
                 f":warning: Wrap-up of {round_title(campaign, round_row)}: {sent.no_campaign_id_text(round_row)}")
-        await outbox.post_in_round_thread(ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:wrapup",
+        await outbox.post_in_round_thread(ctx.connection, round_id=round_row["id"], key=keys.wrapup(round_row["id"]),
                                           channel=campaign["channel"], now=now,
                                           message=thread_note(campaign, round_row, "wrapup", text))
         await _mark_reported(ctx)
@@ -71,21 +73,21 @@ async def run_wrapup(ctx: StageContext) -> Outcome:
     if snapshot is None:
         await _say_unreadable(ctx, "Mailjet has no statistics for this campaign yet")
         raise MailjetUnreadable("no statcounters row yet")
-    round_row = await ctx.connection.fetchrow(Q.round_transition, round_row["id"], "sent", "reported", now, None) or round_row
-    await outbox.post_in_round_thread(ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:wrapup",
+    round_row = await ctx.connection.fetchrow(Q.round_transition, round_row["id"], RoundState.SENT, RoundState.REPORTED, now, None) or round_row
+    await outbox.post_in_round_thread(ctx.connection, round_id=round_row["id"], key=keys.wrapup(round_row["id"]),
                                       channel=campaign["channel"], now=now, message=report_message(campaign, round_row, report))
     # The parent is re-rendered after the report is queued: it never says "reported" before the report is there.
     await refresh_parent(ctx.connection, ctx.services, campaign, round_row, now)
     png = await chart_png(ctx.connection, campaign)
     if png:
         await outbox.upload_in_round_thread(
-            ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:wrapup:chart", channel=campaign["channel"],
+            ctx.connection, round_id=round_row["id"], key=keys.wrapup(round_row["id"], "chart"), channel=campaign["channel"],
             filename=f"{campaign['name']}-rates-round-{round_row['number']}.png", title=f"{campaign['name']}: rates by round",
             content=png, comment="Delivery, bounce, open and click rates of every sent round.", now=now,
         )
     if report.verdict == Verdict.CRITICAL:
         await outbox.post_in_round_thread(
-            ctx.connection, round_id=round_row["id"], key=f"round:{round_row['id']}:wrapup:critical", channel=campaign["channel"],
+            ctx.connection, round_id=round_row["id"], key=keys.wrapup(round_row["id"], "critical"), channel=campaign["channel"],
             now=now, message=alert(campaign, round_row, f"Wrap-up verdict: {report.verdict_text}"),
         )
     await audit(ctx.connection, now=now, actor="system", action="wrap-up reported", campaign_id=campaign["id"],
@@ -94,7 +96,7 @@ async def run_wrapup(ctx: StageContext) -> Outcome:
 
 
 async def _mark_reported(ctx: StageContext) -> asyncpg.Record:
-    round_row = await ctx.connection.fetchrow(Q.round_transition, ctx.round["id"], "sent", "reported", ctx.now, None)
+    round_row = await ctx.connection.fetchrow(Q.round_transition, ctx.round["id"], RoundState.SENT, RoundState.REPORTED, ctx.now, None)
     round_row = round_row or await ctx.connection.fetchrow(Q.round_by_id, ctx.round["id"])
     await refresh_parent(ctx.connection, ctx.services, ctx.campaign, round_row, ctx.now)
     return round_row
@@ -103,7 +105,7 @@ async def _mark_reported(ctx: StageContext) -> asyncpg.Record:
 async def _say_unreadable(ctx: StageContext, error: str) -> None:
     async with ctx.services.pool.acquire() as connection:
         await outbox.post_in_round_thread(
-            connection, round_id=ctx.round["id"], key=f"round:{ctx.round['id']}:wrapup:unreadable",
+            connection, round_id=ctx.round["id"], key=keys.wrapup(ctx.round["id"], "unreadable"),
             channel=ctx.campaign["channel"], now=ctx.now,
             message=thread_note(ctx.campaign, ctx.round, "wrapup",
                                        f":hourglass: Wrap-up of {round_title(ctx.campaign, ctx.round)}: Mailjet "

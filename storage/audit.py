@@ -26,4 +26,5 @@ async def audit(
         if rehearsal_id is not None:
             action = f"rehearsal: {action}"
             detail = {**(detail or {}), "rehearsal": rehearsal_id}
-    await connection.execute(Q.audit_insert, now, actor, action, campaign_id, round_id, detail or {})
+    await Q.audit_insert.execute(connection, now=now, actor=actor, action=action, campaign_id=campaign_id, round_id=round_id,
+                                 detail=detail or {})

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from storage import outbox_keys as keys
 from storage.queries import Q
 
 
@@ -31,15 +32,6 @@ class SlackMessage:
         if self.reply_broadcast:
             body["reply_broadcast"] = True
         return body
-
-
-def parent_key(round_id: int) -> str:
-    return f"round:{round_id}:parent"
-
-
-def rehearsal_key(rehearsal_id: int) -> str:
-    """The top-level post of a rehearsal: every message of its rounds goes into its thread."""
-    return f"rehearsal:{rehearsal_id}:top"
 
 
 REHEARSAL_NOTE = ":performing_arts: _Rehearsal: dry run on a compressed timeline. Nothing is sent, nothing in Mailjet " \
@@ -78,15 +70,14 @@ async def enqueue(
         rehearsal_id = await connection.fetchval(Q.round_rehearsal_id, round_id)
         if rehearsal_id is not None:
             message = as_rehearsal(message)
-            thread_key = rehearsal_key(rehearsal_id) if kind == "post" else thread_key
-    row = await connection.fetchrow(
-        Q.outbox_enqueue, key, round_id, channel, kind, thread_key, target_key, message.payload(), now
-    )
+            thread_key = keys.rehearsal_top(rehearsal_id) if kind == "post" else thread_key
+    row = await Q.outbox_enqueue.fetchrow(connection, key=key, round_id=round_id, channel=channel, kind=kind,
+                                          thread_key=thread_key, target_key=target_key, payload=message.payload(), now=now)
     return row is not None
 
 
 async def post_round_parent(connection: asyncpg.Connection, *, round_id: int, channel: str, message: SlackMessage, now: datetime) -> bool:
-    return await enqueue(connection, key=parent_key(round_id), channel=channel, message=message, now=now, round_id=round_id)
+    return await enqueue(connection, key=keys.parent(round_id), channel=channel, message=message, now=now, round_id=round_id)
 
 
 async def round_has_parent(connection: asyncpg.Connection, round_id: int) -> bool:
@@ -97,7 +88,7 @@ async def post_in_round_thread(
     connection: asyncpg.Connection, *, round_id: int, key: str, channel: str, message: SlackMessage, now: datetime
 ) -> bool:
     """A reply in the round's thread; before the round has a parent message, a top-level post."""
-    thread = parent_key(round_id) if await round_has_parent(connection, round_id) else None
+    thread = keys.parent(round_id) if await round_has_parent(connection, round_id) else None
     return await enqueue(
         connection, key=key, channel=channel, message=message, now=now, round_id=round_id, thread_key=thread
     )
@@ -108,7 +99,7 @@ async def upload_in_round_thread(
     content: bytes, comment: str, now: datetime,
 ) -> bool:
     """A file (the wrap-up chart) uploaded into the round's thread."""
-    thread = parent_key(round_id) if await round_has_parent(connection, round_id) else None
+    thread = keys.parent(round_id) if await round_has_parent(connection, round_id) else None
     return await upload(connection, key=key, channel=channel, thread_key=thread, filename=filename, title=title,
                         content=content, comment=comment, now=now, round_id=round_id)
 
@@ -119,7 +110,8 @@ async def upload(
 ) -> bool:
     """A file uploaded into the thread of the outbox message `thread_key` (the weekly summary's chart)."""
     payload = {"text": comment, "filename": filename, "title": title, "content_b64": base64.b64encode(content).decode()}
-    row = await connection.fetchrow(Q.outbox_enqueue, key, round_id, channel, "upload", thread_key, None, payload, now)
+    row = await Q.outbox_enqueue.fetchrow(connection, key=key, round_id=round_id, channel=channel, kind="upload",
+                                          thread_key=thread_key, target_key=None, payload=payload, now=now)
     return row is not None
 
 
@@ -127,7 +119,7 @@ async def update_round_parent(connection: asyncpg.Connection, *, round_id: int, 
     """Re-render the parent message in place; nothing to do before it has been queued."""
     if not await round_has_parent(connection, round_id):
         return False
-    return await update_in_place(connection, round_id=round_id, target_key=parent_key(round_id), channel=channel,
+    return await update_in_place(connection, round_id=round_id, target_key=keys.parent(round_id), channel=channel,
                                  message=message, now=now)
 
 
@@ -136,7 +128,7 @@ async def update_in_place(connection: asyncpg.Connection, *, round_id: int | Non
     """Replace the content of the message queued under `target_key` (delivered after it)."""
     return await enqueue(
         connection,
-        key=f"{target_key}:update:{uuid.uuid4().hex}",
+        key=keys.update(target_key, uuid.uuid4().hex),
         channel=channel,
         message=message,
         now=now,

@@ -12,22 +12,23 @@ from zoneinfo import ZoneInfo
 
 from bot.schedule import format_instant
 from bot.slack_text import CONTEXT_TEXT, FIELD_TEXT, HEADER_TEXT, REASON_SHOWN_SHORT, SECTION_TEXT, fit, reason
+from bot.states import FINAL, RoundState
 
 Row = Mapping[str, Any]
 Block = dict[str, Any]
 
 STATE_EMOJI = {
-    "planned": ":calendar:",
-    "ready": ":white_check_mark:",
-    "blocked": ":no_entry:",
-    "approved": ":large_green_circle:",
-    "sending": ":hourglass_flowing_sand:",
-    "sent": ":email:",
-    "reported": ":bar_chart:",
-    "cleaned": ":broom:",
-    "cancelled": ":x:",
-    "missed": ":warning:",
-    "failed": ":rotating_light:",
+    RoundState.PLANNED: ":calendar:",
+    RoundState.READY: ":white_check_mark:",
+    RoundState.BLOCKED: ":no_entry:",
+    RoundState.APPROVED: ":large_green_circle:",
+    RoundState.SENDING: ":hourglass_flowing_sand:",
+    RoundState.SENT: ":email:",
+    RoundState.REPORTED: ":bar_chart:",
+    RoundState.CLEANED: ":broom:",
+    RoundState.CANCELLED: ":x:",
+    RoundState.MISSED: ":warning:",
+    RoundState.FAILED: ":rotating_light:",
 }
 STAGE_LABEL = {
     "prelaunch": "Pre-launch",
@@ -136,7 +137,7 @@ def state_text(round_row: Row, frozen: bool = False) -> str:
     if round_row["held"]:
         text += " · :pause_button: *held*" + (f" ({reason(round_row['hold_reason'], REASON_SHOWN_SHORT)})"
                                                if round_row.get("hold_reason") else "")
-    if frozen and round_row["state"] not in ("sent", "reported", "cleaned", "cancelled", "missed", "failed"):
+    if frozen and round_row["state"] not in FINAL:
         text += " · :ice_cube: *sends frozen*"
     return text
 

@@ -16,6 +16,7 @@ from bot.messages.common import (STAGE_LABEL, Row, context, divider, header, pla
 from bot.messages.rounds import preflight_block_id, round_buttons
 from bot.roles import Role
 from bot.slack_text import reason
+from bot.states import FINAL, NOT_SENT, SENT
 
 MAX_VIEW_BLOCKS = 100          # Slack's limit for a view
 MAX_CAMPAIGNS = 15             # one section each (+ a divider)
@@ -24,7 +25,6 @@ MAX_ALERTS = 8
 ALERTS_SINCE = timedelta(days=14)
 SECTION_BUDGET = 2900          # a section's text may hold 3000 characters
 CAMPAIGN_BUDGET = 1600         # per campaign, so fifteen of them stay readable
-FINISHED = ("sent", "reported", "cleaned", "cancelled", "missed", "failed")
 
 
 @dataclass
@@ -52,9 +52,9 @@ def round_line(round_row: Row, zone: str, frozen: bool) -> str:
     """`• Round 1 — :calendar: *planned* · held · sends … · next: Pre-flight at …`"""
     parts = [f"• Round {round_row['number']} — {state_text(round_row, frozen)}"]
     state = round_row["state"]
-    if state in ("sent", "reported", "cleaned"):
+    if state in SENT:
         parts.append(f"sent for {when(round_row['scheduled_at'], zone)}")
-    elif state in ("cancelled", "missed", "failed"):
+    elif state in NOT_SENT:
         parts.append(f"was {when(round_row['scheduled_at'], zone)}")
     else:
         parts.append(f"sends {when(round_row['scheduled_at'], zone)}")
@@ -69,7 +69,7 @@ def campaign_section(campaign: Row, rounds: Sequence[Row], zone: str, frozen: bo
     """One campaign in one section: a head line, its next event, then a line per round. Past
     CAMPAIGN_BUDGET characters the rounds still to come are kept first, then the latest
     finished ones; the others are counted and `/campaign status` is pointed to."""
-    sent = sum(1 for r in rounds if r["state"] in ("sent", "reported", "cleaned"))
+    sent = sum(1 for r in rounds if r["state"] in SENT)
     head = (f"*{campaign['name']}* · {sent}/{campaign['round_count']} rounds sent · approval "
             f"{campaign['approval_policy']} · {planning_label(campaign['planning_state'])}")
     lines = [head]
@@ -86,8 +86,8 @@ def campaign_section(campaign: Row, rounds: Sequence[Row], zone: str, frozen: bo
     footer = f"`/campaign status \"{campaign['name']}\"` shows every round and stage."
     budget = CAMPAIGN_BUDGET - len(footer) - 80
     if used + sum(len(line) + 1 for line in round_lines) > budget:
-        upcoming = [r for r in shown if r["state"] not in FINISHED]
-        done = [r for r in shown if r["state"] in FINISHED]
+        upcoming = [r for r in shown if r["state"] not in FINAL]
+        done = [r for r in shown if r["state"] in FINAL]
         ordered = upcoming + done[::-1]  # the most recent finished rounds after the upcoming ones
         kept: list[Row] = []
         for r in ordered:

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.messages.common import Row, context, humanize, lifecycle_metadata, plural, round_title, section, when
+from bot.states import SENT
 from storage.outbox import SlackMessage
 
 
@@ -86,7 +87,7 @@ CLEANUP_RULES = ("The real list cleanup runs after the send and builds a plan fr
 def stage_note(campaign: Row, round_row: Row, stage: str, reason: str, *, soft_bounce_threshold: int) -> str:
     """What a rehearsal's stage that did nothing says, and what the real one would do."""
     title = round_title(campaign, round_row)
-    sent = round_row["state"] in ("sent", "reported", "cleaned")
+    sent = round_row["state"] in SENT
     if stage == "cleanup":
         why = ("nothing was sent in the rehearsal, so nothing bounced" if sent
                else "the round would not have been sent, so there is nothing to clean")

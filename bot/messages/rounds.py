@@ -20,6 +20,7 @@ from bot.messages.common import (Row, button, context, fields, humanize, lifecyc
                                  section, state_text, when)
 from bot.reasons import CANCEL_REQUEST_PREFIX
 from bot.slack_text import CONFIRM_TEXT, REASON_SHOWN, fit
+from bot.states import NOT_SENT, RoundState
 from storage.outbox import SlackMessage
 
 
@@ -47,7 +48,7 @@ def round_parent(campaign: Row, round_row: Row, *, frozen: bool = False, late_by
     notes = []
     if late_by:
         notes.append(f":hourglass: Posted late: this message was due {late_by} ago.")
-    if round_row.get("outcome_detail") and round_row["state"] in ("cancelled", "missed", "failed"):
+    if round_row.get("outcome_detail") and round_row["state"] in NOT_SENT:
         notes.append(fit(round_row["outcome_detail"], REASON_SHOWN + 200))
     if round_row.get("dry_run") is not None:
         dry_run = round_row["dry_run"]  # once sent, how it was sent, whatever the mode is now
@@ -64,14 +65,14 @@ def launch_warning(campaign: Row, round_row: Row, *, frozen: bool, sends_in: tim
         status = ":ice_cube: Sends are frozen: it will not go out unless an admin unfreezes in time."
     elif round_row["held"]:
         status = ":pause_button: Held: it will not go out unless an approver resumes it."
-    elif round_row["state"] == "approved":
+    elif round_row["state"] == RoundState.APPROVED:
         status = f":large_green_circle: Approved by <@{approval['approved_by']}>: it will go out on time." if approval else ":large_green_circle: Approved."
-    elif round_row["state"] == "ready":
+    elif round_row["state"] == RoundState.READY:
         if campaign["approval_policy"] == "auto":
             status = ":white_check_mark: Pre-flight passed; approval is automatic for this campaign."
         else:
             status = ":hourglass: Awaiting approval: it goes out only if an approver approves before the window closes."
-    elif round_row["state"] == "blocked":
+    elif round_row["state"] == RoundState.BLOCKED:
         status = ":no_entry: Blocked by pre-flight: it will not go out until pre-flight passes and it is approved."
     else:
         status = f"State: {round_row['state']}."

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from bot.messages.common import section, text_sections
 from bot.rates import MISSING, Counts, Rates, compare, verdict
 from bot.schedule import format_instant
+from bot.states import RoundState
 from bot.summary import LATE_AFTER, covered
 
 RATES_SHOWN = ("delivery", "bounce", "open", "click")
@@ -65,7 +66,7 @@ def sent_line(row: Mapping[str, Any], zone: ZoneInfo) -> SentLine:
 
 def upcoming_line(row: Mapping[str, Any], zone: ZoneInfo) -> str:
     state = row["state"] + (", held" if row["held"] else "")
-    if row["state"] == "approved" and row["approved_by"]:
+    if row["state"] == RoundState.APPROVED and row["approved_by"]:
         state += f" by <@{row['approved_by']}>"
     elif row["approval_policy"] == "auto":
         state += ", automatic approval"

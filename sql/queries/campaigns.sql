@@ -1,6 +1,7 @@
 -- Campaigns, rounds and the recipients ledger.
 
 -- name: campaign_insert
+-- params: name, list_id, draft_id, rounds, timezone, send_days, send_time, offsets, launch_window, approval_policy, channel, created_by, now
 INSERT INTO campaigns (name, master_list_id, template_draft_id, round_count, timezone, send_days,
                        send_time, offsets, launch_window, approval_policy, channel, created_by, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)

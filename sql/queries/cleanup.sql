@@ -1,9 +1,9 @@
 -- Suppression rules and list cleanup.
 
 -- name: suppress_contact
+-- params: round_id, contact_id, email, kind, now, soft_threshold, revalidate_after
 -- One statement per contact and event, so concurrent cleanups cannot double-count: the
 -- event row is the guard; the suppression changes only if the event is new.
--- $1 round, $2 contact, $3 email, $4 kind, $5 now, $6 soft threshold, $7 revalidate after
 WITH new_event AS (
     INSERT INTO suppression_events (round_id, contact_id, kind, seen_at)
     VALUES ($1, $2, $4, $5)
@@ -46,6 +46,7 @@ SELECT r.id, r.number, c.name FROM rounds r JOIN campaigns c ON c.id = r.campaig
 UPDATE cleanup_plans SET state = 'superseded' WHERE round_id = $1 AND state = 'proposed';
 
 -- name: cleanup_insert
+-- params: round_id, now, built_by, items, summary, share, needs_override
 INSERT INTO cleanup_plans (round_id, built_at, built_by, items, summary, share, needs_override)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING *;

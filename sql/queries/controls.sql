@@ -1,6 +1,7 @@
 -- Pre-flight runs, approvals, the send claim and the operators' controls.
 
 -- name: preflight_insert
+-- params: round_id, now, passed, checks, content_hash, scheduled_at, requested_by
 INSERT INTO preflight_runs (round_id, ran_at, passed, checks, content_hash, scheduled_at, requested_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING *;

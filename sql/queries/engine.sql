@@ -69,6 +69,7 @@ SET state = 'cancelled', finished_at = $2, result = jsonb_build_object('reason',
 WHERE round_id = $1 AND state = 'pending';
 
 -- name: audit_insert
+-- params: now, actor, action, campaign_id, round_id, detail
 INSERT INTO audit_log (at, actor, action, campaign_id, round_id, detail)
 VALUES ($1, $2, $3, $4, $5, coalesce($6, '{}'::jsonb));
 

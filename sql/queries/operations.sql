@@ -17,6 +17,7 @@ WHERE c.id = $1
 RETURNING revalidated_contacts;
 
 -- name: round_resolve_sent
+-- params: round_id, now, sent_at, mailjet_campaign_id, user, reason, detail
 -- failed → sent, once, with the Mailjet campaign id an admin confirmed. $3 = when it went out.
 UPDATE rounds
 SET state = 'sent', state_changed_at = $2, sent_at = $3, mailjet_campaign_id = $4, dry_run = false,

@@ -1,6 +1,7 @@
 -- The Slack outbox: every post and update, keyed for idempotency, delivered in order per round.
 
 -- name: outbox_enqueue
+-- params: key, round_id, channel, kind, thread_key, target_key, payload, now
 INSERT INTO slack_outbox (idempotency_key, round_id, channel, kind, thread_key, target_key, payload,
                           next_attempt_at, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
@@ -61,6 +62,7 @@ WHERE o.state = 'pending'
 SELECT count(*) FROM slack_outbox WHERE state = 'pending';
 
 -- name: outbox_wait_for_channel
+-- params: outbox_id, now, channel, attempts, attempt_started_at, error
 -- Slack said not_in_channel: nothing was posted, so the attempt is taken back (attempts and
 -- attempt_started_at as they were before it: $4, $5) and the message waits for an invite. It
 -- is tried again after as long as it has waited so far (5 s to 5 min), or at once when the bot

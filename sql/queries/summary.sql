@@ -7,6 +7,7 @@ SELECT EXISTS (SELECT 1 FROM weekly_summaries WHERE week_start = $1);
 SELECT EXISTS (SELECT 1 FROM weekly_summaries WHERE week_start < $1);
 
 -- name: weekly_summary_claim
+-- params: week, due_at, state, late, now, done_by, detail
 -- Two replicas at that minute both try; the second waits on the unique index and gets nothing.
 INSERT INTO weekly_summaries (week_start, due_at, state, late, done_at, done_by, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7)

@@ -37,8 +37,8 @@ async def apply_event(pool, round_id: int, contact: int, kind: str, now: datetim
         if kind == "blocked":
             await connection.execute(Q.record_event_only, round_id, contact, kind, now)
             return None
-        return await connection.fetchrow(Q.suppress_contact, round_id, contact, f"c{contact}@example.com", kind, now,
-                                         THRESHOLD, rules.REVALIDATE_AFTER)
+        return await Q.suppress_contact.fetchrow(connection, round_id=round_id, contact_id=contact, email=f"c{contact}@example.com",
+                                                 kind=kind, now=now, soft_threshold=THRESHOLD, revalidate_after=rules.REVALIDATE_AFTER)
 
 
 async def suppression(pool, contact: int):
