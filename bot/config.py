@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     # Client-side bounds on Mailjet calls (its limits are per API key per second, and 429 past them).
     MAILJET_MAX_CONCURRENT: int = Field(default=20, ge=1, le=64)
     MAILJET_MAX_REQUESTS_PER_SECOND: int = Field(default=50, ge=1, le=1000)
+    # How long a rehearsal's compressed timeline lasts, every unsent round's lifecycle ("about two minutes").
+    REHEARSAL_SECONDS: int = Field(default=120, ge=20, le=3600)
     # Test-only: a file holding a number of seconds added to the real clock, so end-to-end
     # tests can move time forward in a running process. Never set in production.
     CAMPAIGN_BOT_TEST_CLOCK_FILE: str | None = None

@@ -117,7 +117,8 @@ async def start_rehearsal(services: Services, campaign: asyncpg.Record, user: st
             raise Refused(f"*{campaign['name']}* cannot be rehearsed: a rehearsal of it is already running. "
                                    "Nothing was started.")
         timeline = compress([(r["number"], r["scheduled_at"]) for r in real_rounds],
-                                  offsets_from_seconds(campaign["offsets"]), start=now)
+                            offsets_from_seconds(campaign["offsets"]), start=now,
+                            span=timedelta(seconds=services.settings.REHEARSAL_SECONDS))
         by_number = {r["number"]: r for r in real_rounds}
         copies = []
         for planned in timeline:

@@ -40,6 +40,8 @@ from storage.database import EmbeddedPostgres
 MAILJET_KEY, MAILJET_SECRET = "demo-mailjet-key", "demo-mailjet-secret-0123456789"
 READY_TIMEOUT = 45.0
 SHUTDOWN_GRACE_SECONDS = 5.0
+# The demo's rehearsal runs alongside its main timeline; two minutes would outlast it.
+REHEARSAL_SECONDS = 30
 
 
 def _bot_env(*, dsn: str, slack: SlackStandin, mailjet: MailjetStandin, port: int) -> dict[str, str]:
@@ -47,6 +49,7 @@ def _bot_env(*, dsn: str, slack: SlackStandin, mailjet: MailjetStandin, port: in
         database=dsn, slack=slack, mailjet=mailjet, mailjet_key=MAILJET_KEY, mailjet_secret=MAILJET_SECRET,
         SLACK_POST_INTERVAL_SECONDS="0.2", PORT=str(port), SEND_MODE=SEND_MODE, DEFAULT_TIMEZONE="Europe/London",
         SHUTDOWN_GRACE_SECONDS=str(SHUTDOWN_GRACE_SECONDS), PYTHONUNBUFFERED="1",
+        REHEARSAL_SECONDS=str(REHEARSAL_SECONDS),
     )
 
 

@@ -311,7 +311,16 @@ def _plan_festive_campaign() -> list[Step]:
         type_command(_festive_command),
         wait_until(lambda demo: _planned_announcement(demo, FESTIVE_CAMPAIGN), 30.0,
                    what=f"the channel's “{FESTIVE_CAMPAIGN} planned” announcement"),
+        say(f"a dress rehearsal of {FESTIVE_CAMPAIGN}: every stage of its rounds runs now, in dry run, on a "
+            "compressed timeline (30 s here, REHEARSAL_SECONDS), in one thread of its own; pre-flight reads the real "
+            "lists and drafts from Mailjet, and the real rounds, their messages and Mailjet stay untouched"),
+        type_command(f'rehearse "{FESTIVE_CAMPAIGN}"'),
     ]
+
+
+def _rehearsal_finished(demo: Demo) -> Message | None:
+    return next((m for m in demo.slack.messages
+                 if m.thread_ts and f"Rehearsal of {FESTIVE_CAMPAIGN} finished" in (m.text or "")), None)
 
 
 def _report_and_cleanup() -> list[Step]:
@@ -391,6 +400,8 @@ def default_script() -> list[Step]:
         *_report_and_cleanup(),
         wait_until(lambda demo: _missed_alert(demo, 3), lambda demo: _until(_window_end(demo, 3)),
                    what="round 3's missed alert"),
+        wait_until(_rehearsal_finished, 60.0, what=f"the end of the rehearsal of {FESTIVE_CAMPAIGN}"),
+        type_command(f'status "{FESTIVE_CAMPAIGN}"'),
         type_command(f'status "{OTHER_CAMPAIGN}"'),
         type_command(f'status "{CAMPAIGN}"'),
         type_command(f'log "{CAMPAIGN}"'),

@@ -33,7 +33,8 @@ from bot.slack_text import FIELD_TEXT, FIELDS, MESSAGE_BLOCKS, fit
 from storage.outbox import SlackMessage
 
 UNAVAILABLE = "Mailjet could not be read; no numbers are shown (nothing is estimated)"
-SOURCE = "Source: Mailjet statcounters (campaign, lifetime); rates as defined in PRODUCT.md section 6."
+SOURCE = ("Source: Mailjet statcounters (campaign, lifetime). Processed = delivered + hard + soft bounces; "
+          "delivery and bounce rates are of processed, blocked of recipients, opens, clicks, unsubscribes and spam of delivered.")
 
 VERDICT_EMOJI = {
     Verdict.HEALTHY: ":large_green_circle:",

@@ -108,7 +108,8 @@ def build_summary(*, week: date, instant: datetime, posted_at: datetime, zone: Z
     with_numbers = [line for line in sent_lines if line.counts is not None]
     chart_note = ("The chart of their rates follows in the thread." if with_numbers
                   else "No chart: no sent round of the week has stored numbers.")
-    source = ("Rates as defined in PRODUCT.md section 6, from each round's newest stored Mailjet snapshot "
+    source = ("Rates as in every report (delivery and bounce of processed, opens and clicks of delivered), "
+              "from each round's newest stored Mailjet snapshot "
               "(with the time it was read); verdicts on the exact values. " + chart_note)
     blocks: list[dict[str, Any]] = [section("\n".join(lines))]
     blocks += text_sections(sent_head, sent_body)
