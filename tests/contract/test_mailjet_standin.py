@@ -495,8 +495,8 @@ async def test_rate_limit_answers_429_with_retry_after(standin, mj):
         await call(mj.contactslist.get)
     assert raised.value.status_code == 429
     async with aiohttp.ClientSession() as http:
-        auth = aiohttp.BasicAuth("mj-key", "mj-secret")
-        async with http.get(standin.api_url + "v3/REST/contactslist", auth=auth) as response:
+        auth = {"Authorization": aiohttp.encode_basic_auth("mj-key", "mj-secret")}
+        async with http.get(standin.api_url + "v3/REST/contactslist", headers=auth) as response:
             assert response.status == 429 and response.headers["Retry-After"] == "1"
     assert standin.rate_limited == 2
     standin.limit_rate(None)

@@ -19,21 +19,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from standins.slack import BOT_SCOPES, SlackStandin
+from tests.contract.slack_fixtures import client, standin  # noqa: F401 - fixtures
 
 CHANNEL = "C0TRACTION"
 
-
-@pytest.fixture
-async def standin():
-    server = SlackStandin()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-def client(standin):
-    return AsyncWebClient(token=standin.bot_token, base_url=standin.api_url)
 
 
 async def error_of(call) -> tuple[int, str, dict]:

@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from standins.slack import SlackStandin
+from tests.contract.slack_fixtures import client, standin  # noqa: F401 - fixtures
 
 CHANNEL = "C0TRACTION"
 APPROVE_BUTTON = {
@@ -18,18 +19,6 @@ APPROVE_BUTTON = {
     "elements": [{"type": "button", "action_id": "approve", "text": {"type": "plain_text", "text": "Approve"}}],
 }
 
-
-@pytest.fixture
-async def standin():
-    server = SlackStandin()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-def client(standin):
-    return AsyncWebClient(token=standin.bot_token, base_url=standin.api_url)
 
 
 async def connect(standin: SlackStandin, app: AsyncApp) -> AsyncSocketModeHandler:
