@@ -294,18 +294,21 @@ class Mailjet:
                 await self._settle_write(f"create list {name!r}", attempt, exc)
         raise MailjetError(f"create list {name!r}: not created after {CREATE_ATTEMPTS} attempts")
 
+    async def _repeatable_write(self, what: str, func: Any, **kwargs: Any) -> dict[str, Any]:
+        """A write whose repetition changes nothing: made again when its answer may be lost."""
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                return await self._call(what, func, **kwargs)
+            except MailjetError as exc:
+                await self._settle_write(what, attempt, exc)  # raises on the last attempt
+        raise AssertionError("unreachable")
+
     async def add_contacts(self, list_id: int, emails: list[str], *, action: str = "addforce") -> int:
         """Start a managemanycontacts job; its JobID. Adding the same contacts again changes
         nothing, so a call whose answer was lost is simply made again."""
-        what = f"add contacts to list {list_id}"
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                payload = await self._call(what, self._client.contactslist_managemanycontacts.create, id=list_id,
-                                           data={"Action": action, "Contacts": [{"Email": e} for e in emails]})
-                return int(self._first(payload, "managemanycontacts")["JobID"])
-            except MailjetError as exc:
-                await self._settle_write(what, attempt, exc)
-        raise AssertionError("unreachable")
+        payload = await self._repeatable_write(f"add contacts to list {list_id}", self._client.contactslist_managemanycontacts.create,
+                                               id=list_id, data={"Action": action, "Contacts": [{"Email": e} for e in emails]})
+        return int(self._first(payload, "managemanycontacts")["JobID"])
 
     async def wait_for_job(self, list_id: int, job_id: int, *, timeout: float = 600.0, interval: float = 0.2) -> dict[str, Any]:
         """Poll a managemanycontacts job until it completes; raise if it errors or takes too long."""
@@ -358,13 +361,8 @@ class Mailjet:
 
     async def set_draft_content(self, draft_id: int, content: dict[str, Any]) -> None:
         """Replace the draft's content (POST replaces every part), so repeating it is harmless."""
-        what = f"content of draft {draft_id}"
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                await self._call(what, self._client.campaigndraft_detailcontent.create, id=draft_id, data=content)
-                return
-            except MailjetError as exc:
-                await self._settle_write(what, attempt, exc)
+        await self._repeatable_write(f"content of draft {draft_id}", self._client.campaigndraft_detailcontent.create,
+                                     id=draft_id, data=content)
 
     async def send_draft(self, draft_id: int) -> dict[str, Any]:
         """POST campaigndraft/{id}/send, once. Only a 429 (nothing done) is retried, by the
